@@ -1,0 +1,7 @@
+"""``python -m bidsapp``: the same as the ``bidsapp`` command."""
+
+import sys
+
+from bidsapp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,167 @@
+"""The command line: ``bidsapp BIDS_DIR OUTPUT_DIR {participant,group} [options]``.
+
+``main`` parses the arguments (with ``--config`` values as defaults the command
+line overrides), builds the validated configuration, sets up logging once and
+hands over to the analysis level. Heavy modules are imported only after
+parsing, so ``--help`` and usage errors are fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bidsapp import __version__
+from bidsapp.config import DEFAULT_SPACE, INPUT_TYPES, build_config, load_config_file
+from bidsapp.errors import BidsAppError, UsageError
+
+LOGGER = logging.getLogger("bidsapp")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser (the single source of the command-line options)."""
+    parser = argparse.ArgumentParser(
+        prog="bidsapp",
+        description="Denoising, parcellation, connectivity, GLMs and group statistics after fMRIPrep.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("bids_dir", help="raw BIDS dataset (with derivatives/fmriprep), an fMRIPrep "
+                        "derivatives dataset, or an HCP-style parcellated dataset")
+    parser.add_argument("output_dir", help="BIDS-Derivatives dataset bidsapp writes (and the group level reads)")
+    parser.add_argument("analysis_level", metavar="{participant,group}", help="analysis level to run")
+    parser.add_argument("--version", action="version", version=f"bidsapp {__version__}")
+
+    inputs = parser.add_argument_group("input selection")
+    inputs.add_argument("--input-type", choices=INPUT_TYPES, default="auto",
+                        help="kind of input dataset; auto tells them apart")
+    inputs.add_argument("--derivatives", nargs="+", metavar="PATH",
+                        help="fMRIPrep derivatives directories (default: BIDS_DIR/derivatives/fmriprep)")
+    inputs.add_argument("--participant-label", "--participant_label", nargs="+", metavar="LABEL",
+                        help="participants to analyse, with or without 'sub-' (default: all)")
+    inputs.add_argument("--session-label", nargs="+", metavar="LABEL",
+                        help="sessions to analyse, with or without 'ses-' (default: all)")
+    inputs.add_argument("--task", nargs="+", metavar="TASK", help="tasks to analyse (default: all)")
+    inputs.add_argument("--space", default=DEFAULT_SPACE, help="template space of the fMRIPrep outputs")
+    inputs.add_argument("--bids-filter-file", metavar="FILE",
+                        help='JSON file of entity filters for the BOLD runs: {"bold": {"session": "01"}}')
+    inputs.add_argument("--skip-bad-runs", action="store_true",
+                        help="leave out runs with missing or inconsistent files (with a warning) instead of stopping")
+
+    execution = parser.add_argument_group("execution")
+    execution.add_argument("-w", "--work-dir", metavar="DIR",
+                           help="scratch directory, also holds the cached dataset index (default: TMPDIR/bidsapp_work)")
+    execution.add_argument("--nprocs", type=int, metavar="N", help="processes to run at once (default: all cores)")
+    execution.add_argument("--mem-gb", type=float, metavar="GB",
+                           help="memory budget; fewer processes run at once when it is tight")
+    execution.add_argument("--config", metavar="FILE",
+                           help="YAML or JSON file of option values (long names); the command line wins")
+    execution.add_argument("--skip-bids-validation", action="store_true",
+                           help="do not run bids-validator-deno on a raw BIDS input")
+    execution.add_argument("--dry-run", action="store_true",
+                           help="print the plan (inputs, outputs, memory and time per run); write nothing to OUTPUT_DIR")
+    execution.add_argument("-v", "--verbose", action="count", default=0, help="debugging detail on the console")
+    return parser
+
+
+def parse_arguments(argv: Sequence[str]) -> dict:
+    """Parse ``argv``, taking ``--config`` file values as defaults.
+
+    Returns
+    -------
+    dict
+        Option destinations to values.
+    """
+    parser = build_parser()
+    pre_parser = argparse.ArgumentParser(add_help=False)
+    pre_parser.add_argument("--config")
+    known, _ = pre_parser.parse_known_args(argv)
+    if known.config:
+        from_file = load_config_file(Path(known.config))
+        settable = {action.dest for action in parser._actions if action.option_strings} - {"help", "version", "config"}
+        unknown = sorted(set(from_file) - settable)
+        if unknown:
+            raise UsageError(f"--config {known.config}: unknown option(s) {', '.join(unknown)}; "
+                             "keys are long option names, e.g. participant-label or nprocs")
+        parser.set_defaults(**from_file)
+    return vars(parser.parse_args(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run bidsapp; returns the exit code of CONTRACT section 5."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        values = parse_arguments(argv)
+    except SystemExit as exit_:  # argparse: usage errors (2), --help and --version (0)
+        return int(exit_.code or 0)
+    except BidsAppError as error:
+        return _report(error)
+
+    log_file = None
+    try:
+        config = build_config(values, ["bidsapp", *argv])
+        log_file = setup_logging(config.execution.verbosity, None if config.execution.dry_run else config.output_dir)
+        LOGGER.info("bidsapp %s: %s", __version__, " ".join(config.command))
+        from bidsapp.workflow import run
+
+        run(config)
+    except BidsAppError as error:
+        LOGGER.debug("failure", exc_info=True)
+        return _report(error)
+    except KeyboardInterrupt:
+        print("bidsapp: interrupted; completed outputs are kept, a re-run resumes", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence: message, then traceback in the log
+        LOGGER.debug("internal error", exc_info=True)
+        where = f"; the traceback is in {log_file}" if log_file else "; run with -v for the traceback"
+        print(f"bidsapp: internal error: {type(error).__name__}: {error}{where}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _report(error: BidsAppError) -> int:
+    for line in str(error).splitlines():
+        print(f"bidsapp: error: {line}", file=sys.stderr)
+    return error.exit_code
+
+
+def setup_logging(verbosity: int, output_dir: Path | None) -> Path | None:
+    """Configure logging once: stderr at the chosen verbosity, and a log file.
+
+    Parameters
+    ----------
+    verbosity : int
+        0 shows what was found and done, 1 or more adds debugging detail.
+    output_dir : Path, optional
+        Where the log file goes (``OUTPUT_DIR/logs``, listed in the output's
+        ``.bidsignore``); ``None`` for no file.
+
+    Returns
+    -------
+    Path or None
+        The log file.
+    """
+    logger = logging.getLogger("bidsapp")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbosity else logging.INFO)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    logger.addHandler(console)
+    if output_dir is None:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = output_dir / "logs" / f"bidsapp_{stamp}_{os.getpid()}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.FileHandler(path)
+    file_handler.setLevel(logging.DEBUG)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger.addHandler(file_handler)
+    return path

@@ -1,0 +1,58 @@
+"""The ``--dry-run`` plan: what was found, what would be written, and what it would cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bidsapp.config import Config
+from bidsapp.discovery import Inventory
+from bidsapp.group import group_outputs
+from bidsapp.participant import n_workers, planned_outputs
+from bidsapp.writer import DerivativesWriter
+
+#: Throughput assumed for the time estimate: uncompressed data read and processed per second.
+_BYTES_PER_SECOND = 150e6
+
+
+def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter) -> str:
+    """Describe the run without doing it: inputs per participant, outputs, memory and time."""
+    lines = [f"bidsapp dry run: {config.analysis_level} level (nothing is written)",
+             f"Input: {inventory.form} at {config.bids_dir}",
+             f"Output: {config.output_dir}",
+             f"Participants ({len(inventory.participants)}): {' '.join(inventory.participants)}"]
+    for problem in inventory.skipped:
+        lines.append(f"  skipped: {problem}")
+    outputs: list[Path] = []
+    for participant in inventory.participants:
+        runs = inventory.runs_of(participant)
+        memory = max(run.estimated_memory_gb() for run in runs)
+        seconds = sum(_estimated_seconds(run) for run in runs)
+        lines.append(f"sub-{participant}: {len(runs)} runs, peak memory ~{memory:.1f} GB, time ~{seconds:.0f} s")
+        for run in runs:
+            grid = "x".join(map(str, run.shape))
+            lines.append(f"  {run.name}: {run.n_volumes} volumes x {grid}, TR {run.repetition_time:g} s, "
+                         f"~{run.estimated_memory_gb():.2f} GB")
+            lines += [f"    {role}: {path}" for role, path in
+                      (("data", run.data), ("mask", run.mask), ("confounds", run.confounds),
+                       ("events", run.events)) if path is not None]
+            if config.analysis_level == "participant":
+                outputs += planned_outputs(writer, run)
+    if config.analysis_level == "group":
+        outputs += list(group_outputs(writer).values())
+    lines.append(f"Outputs to write ({len(outputs)}, each with a JSON sidecar):")
+    lines += [f"  {path}" for path in outputs]
+    if config.analysis_level == "participant":
+        workers = n_workers(config.execution, inventory.runs)
+        peak = workers * max(run.estimated_memory_gb() for run in inventory.runs)
+        total = sum(_estimated_seconds(run) for run in inventory.runs) / workers
+        lines.append(f"Estimate: {workers} runs at a time, peak memory ~{peak:.1f} GB, time ~{total:.0f} s "
+                     "(rough: set --mem-gb per participant job from the peak-memory figures above)")
+    return "\n".join(lines)
+
+
+def _estimated_seconds(run) -> float:
+    """Rough processing time of a run from its uncompressed size."""
+    n_values = run.n_volumes
+    for size in run.shape:
+        n_values *= size
+    return 0.2 + 4 * n_values / _BYTES_PER_SECOND

@@ -1,0 +1,50 @@
+"""Run one analysis level: validate, discover, then plan or do the work."""
+
+from __future__ import annotations
+
+import logging
+
+from bidsapp import __version__
+from bidsapp.config import Config
+from bidsapp.discovery import discover, detect_input_type
+from bidsapp.discovery.fmriprep import is_derivative_dataset
+from bidsapp.writer import DerivativesWriter
+
+LOGGER = logging.getLogger(__name__)
+
+
+def run(config: Config) -> None:
+    """Do what ``config`` asks: the participant or group level, or its dry-run plan."""
+    writer = DerivativesWriter(config.output_dir, version=__version__, command=config.command)
+    if config.analysis_level == "participant":
+        _validate_input(config)
+    inventory = discover(config)
+    if config.execution.dry_run:
+        from bidsapp.plan import render_plan
+
+        print(render_plan(config, inventory, writer))
+        return
+    if config.analysis_level == "participant":
+        from bidsapp.participant import run_participant_level
+
+        run_participant_level(inventory, writer, config.execution)
+        print(f"bidsapp: participant level done; outputs in {config.output_dir}")
+    else:
+        from bidsapp.group import run_group_level
+
+        report = run_group_level(inventory, writer)
+        print(f"bidsapp: group level done; report: {report}")
+
+
+def _validate_input(config: Config) -> None:
+    """Run the BIDS validator on a raw BIDS input unless the user opted out."""
+    if config.execution.skip_bids_validation:
+        LOGGER.info("BIDS validation skipped (--skip-bids-validation)")
+        return
+    input_type = detect_input_type(config.bids_dir) if config.input_type == "auto" else config.input_type
+    if input_type != "fmriprep" or is_derivative_dataset(config.bids_dir):
+        LOGGER.info("BIDS validation applies to raw BIDS inputs; %s is not one", config.bids_dir)
+        return
+    from bidsapp.validation import validate_bids
+
+    validate_bids(config.bids_dir)

@@ -1,0 +1,403 @@
+"""Write BIDS-Derivatives outputs: file names, JSON sidecars and atomic writes.
+
+This is the only module that writes into OUTPUT_DIR. Every file is first written
+under a hidden temporary name in its final directory and then renamed into place
+with :func:`os.replace`, so a failed or interrupted run never leaves a
+half-written file in place of a good one. A data file's JSON sidecar is renamed
+last, and it records a hash of the parameters that produced the data, so
+:meth:`DerivativesWriter.is_complete` can tell a re-run which outputs to skip.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import math
+import numbers
+import os
+import re
+import secrets
+import shlex
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bidsapp.errors import UsageError
+
+ENTITY_ORDER = (
+    "sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "part",
+    "space", "cohort", "res", "den", "seg", "atlas", "roi", "model",
+    "contrast", "stat", "desc",
+)
+"""Order of BIDS entities in output file names (``desc`` always last)."""
+
+BIDS_VERSION = "1.10.0"
+_ALNUM = re.compile(r"[A-Za-z0-9]+", re.ASCII)
+_EXTENSION = re.compile(r"(\.[A-Za-z0-9]+)+", re.ASCII)
+_RESERVED = ("ParametersHash", "GeneratedBy")
+PathLike = str | os.PathLike
+"""A path given as a string or :class:`os.PathLike`."""
+
+
+class OutputDirError(UsageError):
+    """OUTPUT_DIR, or the file ``path`` in it, cannot be used; ``message`` says why and what to do (exit 2)."""
+
+    def __init__(self, path: PathLike, message: str) -> None:
+        self.path = Path(path)
+        self.message = message
+        super().__init__(path, message)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def build_filename(entities: Mapping[str, str | int | None], suffix: str, extension: str) -> str:
+    """Build a BIDS file name with entities in :data:`ENTITY_ORDER`.
+
+    Parameters
+    ----------
+    entities : mapping of str to str, int or None
+        Entity values, e.g. ``{"sub": "01", "task": "rest", "run": 1}``. ``None`` values are
+        dropped; ints are rendered as is (``run=1`` gives ``run-1``).
+    suffix : str
+        Alphanumeric suffix, e.g. ``"timeseries"``.
+    extension : str
+        Extension with its leading dot, e.g. ``".tsv"`` or ``".nii.gz"``.
+
+    Returns
+    -------
+    str
+        E.g. ``"sub-01_task-rest_run-1_stat-mean_timeseries.tsv"``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown entity, a non-alphanumeric value, or a bad suffix or extension.
+    """
+    unknown = sorted(set(entities) - set(ENTITY_ORDER))
+    if unknown:
+        raise ValueError(f"unknown BIDS entity {unknown[0]!r}; known entities: {', '.join(ENTITY_ORDER)}")
+    parts = []
+    for key in ENTITY_ORDER:
+        value = entities.get(key)
+        if value is None:
+            continue
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            value = str(int(value))
+        if not isinstance(value, str) or not _ALNUM.fullmatch(value):
+            raise ValueError(f"entity {key!r} has value {value!r}; BIDS entity values must be alphanumeric")
+        parts.append(f"{key}-{value}")
+    if not isinstance(suffix, str) or not _ALNUM.fullmatch(suffix):
+        raise ValueError(f"suffix {suffix!r} must be alphanumeric")
+    if not isinstance(extension, str) or not _EXTENSION.fullmatch(extension):
+        raise ValueError(f"extension {extension!r} must look like '.tsv' or '.nii.gz'")
+    return "_".join([*parts, suffix]) + extension
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert ``obj`` to plain JSON types (raise TypeError when there is none).
+
+    NumPy scalars and arrays become Python numbers and lists, paths strings, tuples and sets
+    lists, and non-finite floats (NaN, +/-inf) ``None`` (JSON null).
+    """
+    if obj is None or isinstance(obj, (str, bool)):
+        return obj
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, Mapping):
+        return {str(key): to_jsonable(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=str) if isinstance(obj, (set, frozenset)) else obj
+        return [to_jsonable(item) for item in items]
+    raise TypeError(f"cannot write a {type(obj).__name__} to JSON: {obj!r}")
+
+
+def parameters_hash(parameters: Mapping[str, Any]) -> str:
+    """Return the sha256 hex digest of ``parameters`` as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(to_jsonable(parameters), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sidecar_path(path: PathLike) -> Path:
+    """Return the JSON sidecar of a data file: the same name with its extension replaced by ``.json``."""
+    path = Path(path)
+    stem, _, extension = path.name.partition(".")
+    if extension == "json":
+        raise ValueError(f"{path} is a JSON file and has no sidecar")
+    return path.with_name(stem + ".json")
+
+
+def _json_text(obj: Any) -> str:
+    return json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _temporary_path(path: Path) -> Path:
+    """Create (exclusively, honouring the umask) an empty hidden temporary beside ``path``.
+
+    The name keeps the final extension, e.g. ``.sub-01_bold.1234.9f3a1c2e.tmp.nii.gz``,
+    because nibabel chooses the format from it.
+    """
+    stem, dot, extension = path.name.partition(".")
+    while True:
+        tmp = path.with_name(f".{stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{dot}{extension}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+
+
+def _write_text_file(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as stream:
+        stream.write(text)
+
+
+class DerivativesWriter:
+    """Write bidsapp outputs into a BIDS-Derivatives OUTPUT_DIR.
+
+    Parameters
+    ----------
+    output_dir : str or Path
+        The derivatives dataset that bidsapp owns; created if missing.
+    version : str
+        bidsapp's version, recorded in ``dataset_description.json`` and every sidecar.
+    command : sequence of str
+        The command line that started this run (e.g. ``sys.argv``), recorded in
+        ``dataset_description.json`` as ``GeneratedBy[0].Command``.
+    code_url : str, optional
+        Recorded as ``GeneratedBy[0].CodeURL`` when given.
+    """
+
+    def __init__(self, output_dir: PathLike, *, version: str, command: Sequence[str],
+                 code_url: str | None = None) -> None:
+        self.output_dir = Path(output_dir).absolute()
+        self.version = version
+        self.command = [str(arg) for arg in command]
+        self.code_url = code_url
+
+    def dataset_description(self) -> dict[str, Any]:
+        """Return the ``dataset_description.json`` content this writer would create."""
+        generated_by = {"Name": "bidsapp", "Version": self.version,
+                        "Description": "Denoising, parcellation, connectivity, GLMs and group statistics.",
+                        "Command": shlex.join(self.command)}
+        if self.code_url:
+            generated_by["CodeURL"] = self.code_url
+        return {"Name": "bidsapp outputs", "BIDSVersion": BIDS_VERSION, "DatasetType": "derivative",
+                "GeneratedBy": [generated_by]}
+
+    def ensure_dataset_description(self) -> Path:
+        """Create OUTPUT_DIR and its ``dataset_description.json`` unless one exists; return its path.
+
+        Safe when several processes call it at once: each writes a complete temporary file and
+        hard-links it to the final name, which fails for all but the first; the others accept the
+        file the first wrote. On file systems without hard links the file is renamed into place
+        instead (then the last writer wins, and readers still never see a partial file).
+
+        Raises
+        ------
+        OutputDirError
+            If OUTPUT_DIR cannot be created, or an existing ``dataset_description.json`` is not
+            valid JSON or does not describe a bidsapp derivatives dataset.
+        """
+        final = self.output_dir / "dataset_description.json"
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputDirError(self.output_dir, f"cannot create OUTPUT_DIR ({error.strerror}); "
+                                 "choose a writable directory") from error
+        if not final.exists():
+            tmp = _temporary_path(final)
+            try:
+                _write_text_file(tmp, _json_text(self.dataset_description()))
+                try:
+                    os.link(tmp, final)
+                except FileExistsError:
+                    pass  # another process won the race; validate its file below
+                except OSError as error:
+                    if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV):
+                        raise
+                    if not final.exists():
+                        os.replace(tmp, final)
+            finally:
+                tmp.unlink(missing_ok=True)
+        self._check_dataset_description(final)
+        return final
+
+    @staticmethod
+    def _check_dataset_description(path: Path) -> None:
+        advice = "remove it or choose an empty OUTPUT_DIR"
+        try:
+            description = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise OutputDirError(path, f"cannot be read as JSON ({error}); {advice}") from error
+        if not isinstance(description, dict):
+            raise OutputDirError(path, f"is not a JSON object; {advice}")
+        dataset_type = description.get("DatasetType", "raw")
+        if dataset_type != "derivative":
+            raise OutputDirError(path, f"has DatasetType {dataset_type!r}, so OUTPUT_DIR is not a derivatives "
+                                 f"dataset; never write into raw data: {advice}")
+        generated_by = description.get("GeneratedBy")
+        names = [entry.get("Name") for entry in generated_by if isinstance(entry, dict)] \
+            if isinstance(generated_by, list) else []
+        if "bidsapp" not in names:
+            raise OutputDirError(path, f"describes a derivatives dataset generated by {names or 'unknown'}, "
+                                 f"not bidsapp; {advice}")
+
+    def participant_path(
+        self, entities: Mapping[str, str | int | None], suffix: str, extension: str, *, datatype: str = "func"
+    ) -> Path:
+        """Return ``OUTPUT_DIR/sub-<sub>[/ses-<ses>]/<datatype>/<filename>``; ``sub`` is required."""
+        if entities.get("sub") is None:
+            raise ValueError("participant outputs need the 'sub' entity")
+        if not _ALNUM.fullmatch(datatype):
+            raise ValueError(f"datatype {datatype!r} must be alphanumeric")
+        name = build_filename(entities, suffix, extension)
+        directory = self.output_dir / f"sub-{entities['sub']}"
+        if entities.get("ses") is not None:
+            directory /= f"ses-{entities['ses']}"
+        return directory / datatype / name
+
+    def group_path(self, entities: Mapping[str, str | int | None], suffix: str, extension: str) -> Path:
+        """Return ``OUTPUT_DIR/group/<filename>``."""
+        return self.output_dir / "group" / build_filename(entities, suffix, extension)
+
+    def write_table(self, path: PathLike, table: Any, sidecar: Mapping[str, Any] | None = None, *,
+                    parameters: Mapping[str, Any] | None = None, sources: Iterable[PathLike] | None = None) -> Path:
+        """Write a DataFrame as a tab-separated ``.tsv`` with its JSON sidecar, atomically.
+
+        Missing values are written as ``n/a``. Floats use pandas' shortest round-trip
+        representation for their dtype, so float32 and float64 values read back exactly
+        (``pandas.read_csv(path, sep="\\t", na_values="n/a")``).
+
+        Parameters
+        ----------
+        path : str or Path
+            Final path inside OUTPUT_DIR, e.g. from :meth:`participant_path`.
+        table : pandas.DataFrame
+            Written without its index.
+        sidecar, parameters, sources
+            See :meth:`make_sidecar`.
+
+        Returns
+        -------
+        Path
+            ``path``; its sidecar is :func:`sidecar_path` of it.
+        """
+        def save(tmp: Path) -> None:
+            table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", lineterminator="\n", encoding="utf-8")
+
+        return self._write_with_sidecar(path, save, sidecar, parameters, sources)
+
+    def write_image(self, path: PathLike, img: Any, sidecar: Mapping[str, Any] | None = None, *,
+                    parameters: Mapping[str, Any] | None = None, sources: Iterable[PathLike] | None = None) -> Path:
+        """Write a nibabel image (e.g. ``.nii.gz``) with its JSON sidecar, atomically.
+
+        The temporary name keeps the extension, so nibabel writes the same format.
+        Other arguments are as for :meth:`write_table`.
+        """
+        return self._write_with_sidecar(path, img.to_filename, sidecar, parameters, sources)
+
+    def write_text(self, path: PathLike, text: str, sidecar: Mapping[str, Any] | None = None, *,
+                   parameters: Mapping[str, Any] | None = None, sources: Iterable[PathLike] | None = None) -> Path:
+        """Write UTF-8 text (e.g. an HTML report) atomically.
+
+        A sidecar is written (and :meth:`is_complete` can judge the file) only when ``sidecar``
+        or ``parameters`` is given.
+        """
+        def save(tmp: Path) -> None:
+            _write_text_file(tmp, text)
+
+        if sidecar is None and parameters is None:
+            return self._replace_atomically([(Path(path), save)])
+        return self._write_with_sidecar(path, save, sidecar, parameters, sources)
+
+    def write_json(self, path: PathLike, obj: Any) -> Path:
+        """Write ``obj`` as indented JSON atomically (NumPy values converted, NaN as null)."""
+        text = _json_text(obj)
+        return self._replace_atomically([(Path(path), lambda tmp: _write_text_file(tmp, text))])
+
+    def make_sidecar(self, sidecar: Mapping[str, Any] | None = None, parameters: Mapping[str, Any] | None = None,
+                     sources: Iterable[PathLike] | None = None) -> dict[str, Any]:
+        """Return sidecar content: ``sidecar`` plus Parameters, ParametersHash, Sources and GeneratedBy.
+
+        Parameters
+        ----------
+        sidecar : mapping, optional
+            Anything to record (e.g. RepetitionTime, censored volumes, degrees of freedom).
+            It may hold ``Parameters`` and ``Sources`` itself instead of the keywords below.
+        parameters : mapping, optional
+            Every parameter that determines the output; its hash decides re-run skipping.
+        sources : iterable of str or Path, optional
+            Input files the output was computed from, recorded as strings.
+        """
+        content = dict(sidecar or {})
+        for key, value in (("Parameters", parameters), ("Sources", sources)):
+            if value is not None and key in content:
+                raise ValueError(f"{key} given both in the sidecar and as a keyword; give it once")
+        parameters = content.pop("Parameters", None) if parameters is None else parameters
+        sources = content.pop("Sources", None) if sources is None else sources
+        parameters = to_jsonable(dict(parameters or {}))
+        if isinstance(sources, (str, os.PathLike)):
+            sources = [sources]
+        for key in _RESERVED:
+            content.pop(key, None)
+        content["Parameters"] = parameters
+        content["ParametersHash"] = parameters_hash(parameters)
+        content["Sources"] = [os.fspath(source) for source in (sources or ())]
+        content["GeneratedBy"] = [{"Name": "bidsapp", "Version": self.version}]
+        return content
+
+    def is_complete(self, path: PathLike, parameters: Mapping[str, Any]) -> bool:
+        """Tell whether ``path`` and its sidecar exist and the sidecar records these ``parameters``."""
+        path = Path(path)
+        try:
+            content = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+        return (path.is_file() and isinstance(content, dict)
+                and content.get("ParametersHash") == parameters_hash(parameters))
+
+    def _write_with_sidecar(self, path, save, sidecar, parameters, sources) -> Path:
+        path = Path(path)
+        text = _json_text(self.make_sidecar(sidecar, parameters, sources))  # fail before touching disk
+        return self._replace_atomically([(path, save), (sidecar_path(path), lambda tmp: _write_text_file(tmp, text))])
+
+    def _replace_atomically(self, files: Iterable[tuple[Path, Callable[[Path], Any]]]) -> Path:
+        """Write every file to a temporary, then rename them all into place in the given order.
+
+        With a sidecar last, an existing sidecar is removed before the data file is replaced, so
+        the final sidecar always describes the final data file: an interruption in between leaves
+        data without a sidecar, which :meth:`is_complete` reports as incomplete.
+        """
+        files = list(files)
+        temporaries: list[Path] = []
+        try:
+            for path, save in files:
+                self._check_inside(path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temporaries.append(_temporary_path(path))
+                save(temporaries[-1])
+            if len(files) > 1:
+                files[-1][0].unlink(missing_ok=True)
+            for (path, _), tmp in zip(files, temporaries):
+                os.replace(tmp, path)
+        finally:
+            for tmp in temporaries:
+                tmp.unlink(missing_ok=True)
+        return files[0][0]
+
+    def _check_inside(self, path: Path) -> None:
+        if not path.resolve().is_relative_to(self.output_dir.resolve()):
+            raise ValueError(f"{path} is outside OUTPUT_DIR {self.output_dir}; bidsapp writes only there")
