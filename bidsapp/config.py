@@ -191,17 +191,13 @@ def build_config(values: Mapping[str, Any], command: Iterable[str]) -> Config:
         run_filters=_run_filters(values.get("bids_filter_file"), problems),
     )
 
-    nprocs = values.get("nprocs") or os.cpu_count() or 1
-    if int(nprocs) < 1:
-        problems.append(UsageError(f"--nprocs {nprocs}: must be at least 1"))
-    mem_gb = values.get("mem_gb")
-    if mem_gb is not None and float(mem_gb) <= 0:
-        problems.append(UsageError(f"--mem-gb {mem_gb}: must be a positive number of gigabytes"))
+    nprocs = _positive(values.get("nprocs"), int, "--nprocs", "a whole number of processes", problems)
+    mem_gb = _positive(values.get("mem_gb"), float, "--mem-gb", "a number of gigabytes", problems)
     work_dir = values.get("work_dir")
     execution = Execution(
         work_dir=Path(work_dir).expanduser().absolute() if work_dir else Path(tempfile.gettempdir()) / "bidsapp_work",
-        nprocs=int(nprocs),
-        mem_gb=float(mem_gb) if mem_gb is not None else None,
+        nprocs=nprocs or os.cpu_count() or 1,
+        mem_gb=mem_gb,
         skip_bids_validation=bool(values.get("skip_bids_validation")),
         skip_bad_runs=bool(values.get("skip_bad_runs")),
         dry_run=bool(values.get("dry_run")),
@@ -226,6 +222,20 @@ def _as_list(value: Any) -> list:
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]
+
+
+def _positive(value: Any, kind: type, option: str, what: str, problems: list) -> Any:
+    """``value`` as a positive ``kind``; ``None`` when not given or not valid (reported)."""
+    if value is None:
+        return None
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number <= 0 or (kind is int and number != float(value)):
+        problems.append(UsageError(f"{option} {value}: must be a positive {what}"))
+        return None
+    return number
 
 
 def _labels(value: Any, prefix: str, option: str, problems: list) -> tuple[str, ...] | None:

@@ -139,13 +139,17 @@ def _companions(bold: Path) -> tuple[Path, list[Path]]:
     return mask, [bold.with_name(f"{stem}_desc-confounds_{suffix}.tsv") for suffix in ("timeseries", "regressors")]
 
 
+def _sidecar(image: Path) -> Path:
+    return image.with_name(re.sub(r"\.nii(\.gz)?$", ".json", image.name))
+
+
 def _repetition_time(bold: Path, entities: Mapping[str, str], sidecars: list) -> float | None:
     """The derivative sidecar's RepetitionTime, else the raw BOLD's by BIDS inheritance.
 
     ``sidecars`` holds the raw ``*_bold.json`` files with their entities; those whose
     entities all match the run apply, the more specific overriding the less.
     """
-    own = bold.with_name(re.sub(r"\.nii(\.gz)?$", ".json", bold.name))
+    own = _sidecar(bold)
     metadata = json.loads(own.read_text()) if own.is_file() else {}
     if "RepetitionTime" not in metadata:
         applicable = [(len(sc), path) for path, sc in sidecars if all(entities.get(k) == v for k, v in sc.items())]
@@ -182,7 +186,7 @@ def _check_run(bold: Path, entities: dict[str, str], existing: set[str], events:
         return RunProblem(name, confounds, f"has {n_rows} rows but {bold.name} has {shape[3]} volumes")
     repetition_time = _repetition_time(bold, entities, sidecars)
     if repetition_time is None:
-        return RunProblem(name, bold, "no RepetitionTime in its JSON sidecar or the raw BOLD's")
+        return RunProblem(name, _sidecar(bold), "no RepetitionTime (seconds) here nor in the raw BOLD's sidecars")
     return Run(entities=entities, data=bold, kind="bold",
                repetition_time=repetition_time, n_volumes=int(shape[3]), shape=tuple(shape[:3]),
                mask=mask, confounds=confounds, events=events)

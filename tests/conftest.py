@@ -1,0 +1,74 @@
+"""Shared fixtures: small synthetic datasets made on the fly with bidsapp.demo (no download)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bidsapp.demo import make_demo, write_fmriprep_dataset, write_hcp_bids_dataset, write_hcp_course_dataset
+
+PARTICIPANTS = ["01", "02", "03"]
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """The full embedded demo (8 participants), built once per test session."""
+    return make_demo(tmp_path_factory.mktemp("demo"), n_participants=8, seed=0)
+
+
+@pytest.fixture(scope="session")
+def fmriprep_templates(tmp_path_factory):
+    """Small fMRIPrep datasets, one per confounds naming, built once; copy before changing them."""
+    root = tmp_path_factory.mktemp("fmriprep_templates")
+    datasets = {}
+    for naming in ("21+", "1.4", "1.0"):
+        bids_dir = root / naming.replace(".", "_").replace("+", "plus")
+        write_fmriprep_dataset(bids_dir, participants=PARTICIPANTS, confounds_naming=naming, n_task_runs=2,
+                               resolution_mm=8.0, seed=1)
+        datasets[naming] = bids_dir
+    sessions = root / "sessions"
+    write_fmriprep_dataset(sessions, participants=PARTICIPANTS[:2], sessions=["1", "2"], n_task_runs=2,
+                           resolution_mm=8.0, seed=2)
+    datasets["sessions"] = sessions
+    return datasets
+
+
+@pytest.fixture
+def fmriprep(fmriprep_templates, tmp_path):
+    """A private copy of a small fMRIPrep dataset: ``fmriprep("21+")``."""
+
+    def copy(kind: str = "21+") -> Path:
+        target = tmp_path / f"bids_{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(fmriprep_templates[kind], target)
+        return target
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def hcp_templates(tmp_path_factory):
+    """Small HCP-style datasets (course layout and BIDS-style), built once."""
+    root = tmp_path_factory.mktemp("hcp_templates")
+    subjects = ["100307", "100408"]
+    write_hcp_course_dataset(root / "course", subjects=subjects, seed=3, rest_frames=100)
+    write_hcp_bids_dataset(root / "bids", subjects=subjects, seed=3, rest_frames=100)
+    return {"course": root / "course", "bids": root / "bids"}
+
+
+@pytest.fixture
+def hcp(hcp_templates, tmp_path):
+    """A private copy of a small HCP-style dataset: ``hcp("course")`` or ``hcp("bids")``."""
+
+    def copy(kind: str) -> Path:
+        target = tmp_path / f"hcp_{kind}"
+        shutil.copytree(hcp_templates[kind], target)
+        return target
+
+    return copy
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The one-line error messages bidsapp printed (log lines left out)."""
+    return [line for line in stderr.splitlines() if line.startswith("bidsapp:")]

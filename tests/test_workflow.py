@@ -1,0 +1,125 @@
+"""End to end on the embedded demo: validation, dry run, participant and group levels, re-runs, failures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import error_lines
+
+from bidsapp import __version__
+from bidsapp.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_results(demo, tmp_path_factory):
+    """Participant then group level on the demo's fMRIPrep and HCP parts."""
+    out = tmp_path_factory.mktemp("results")
+    work = out / "work"
+    codes = {}
+    for name, bids_dir in (("fmriprep", demo.bids_dir), ("hcp", demo.hcp_dir)):
+        for level in ("participant", "group"):
+            codes[name, level] = main([str(bids_dir), str(out / name), level, "-w", str(work), "--nprocs", "2"])
+    return out, codes
+
+
+def test_demo_raw_dataset_is_valid_bids(demo, tmp_path):
+    from bidsapp.validation import validate_bids
+
+    validate_bids(demo.bids_dir)  # raises InvalidDatasetError on validator errors
+
+
+def test_invalid_bids_exit_16(fmriprep, tmp_path, capsys):
+    bids_dir = fmriprep("21+")
+    (bids_dir / "sub-01" / "func" / "sub-01_task-rest_bold.json").write_text("{not json")
+    assert main([str(bids_dir), str(tmp_path / "o"), "participant", "-w", str(tmp_path / "w")]) == 16
+    err = error_lines(capsys.readouterr().err)
+    assert len(err) == 1 and "not valid BIDS" in err[0] and "--skip-bids-validation" in err[0]
+    assert not (tmp_path / "o" / "sub-01").exists()
+
+
+def test_demo_participant_and_group(demo, demo_results):
+    out, codes = demo_results
+    assert set(codes.values()) == {0}
+    description = json.loads((out / "fmriprep" / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert description["GeneratedBy"][0]["Name"] == "bidsapp"
+    assert description["GeneratedBy"][0]["Version"] == __version__
+    assert "participant" in description["GeneratedBy"][0]["Command"]
+    summaries = sorted((out / "fmriprep").glob("sub-*/func/*_desc-summary_qc.tsv"))
+    assert len(summaries) == 8 * 3
+    sidecar = json.loads(summaries[0].with_suffix(".json").read_text())
+    assert sidecar["Parameters"]["fd_threshold_mm"] == 0.5 and sidecar["Sources"]
+    group = pd.read_csv(out / "fmriprep" / "group" / "desc-summary_qc.tsv", sep="\t")
+    assert len(group) == 24 and {"group", "age", "sex"} <= set(group.columns)
+    assert (group["n_high_motion"] > 0).any()
+    report = (out / "fmriprep" / "group" / "desc-summary_report.html").read_text()
+    assert "sub-08" in report and "<table>" in report
+    hcp_group = pd.read_csv(out / "hcp" / "group" / "desc-summary_qc.tsv", sep="\t")
+    assert (hcp_group["n_parcels"] == 360).all() and (hcp_group["n_flat_parcels"] == 0).all()
+
+
+def test_rerun_skips_complete_outputs(demo, demo_results, capsys):
+    out, _ = demo_results
+    summaries = sorted((out / "fmriprep").glob("sub-*/func/*_desc-summary_qc.tsv"))
+    before = {path: path.stat().st_mtime_ns for path in summaries}
+    assert main([str(demo.bids_dir), str(out / "fmriprep"), "participant", "--participant-label", "01", "02",
+                 "-w", str(out / "work"), "--nprocs", "1", "--skip-bids-validation"]) == 0
+    assert {path: path.stat().st_mtime_ns for path in summaries} == before
+
+
+def test_dry_run_writes_nothing(demo, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([str(demo.bids_dir), str(out), "participant", "--dry-run", "--participant-label", "03",
+                 "-w", str(tmp_path / "w"), "--mem-gb", "4"]) == 0
+    plan = capsys.readouterr().out
+    assert not out.exists()
+    assert "sub-03: 3 runs" in plan and "GB" in plan
+    assert "sub-03_task-rest_desc-summary_qc.tsv" in plan
+    assert "desc-preproc_bold.nii.gz" in plan and "confounds" in plan
+
+
+def test_group_before_participant_exit_18(demo, tmp_path, capsys):
+    assert main([str(demo.bids_dir), str(tmp_path / "o"), "group", "-w", str(tmp_path / "w")]) == 18
+    assert "run the participant level first" in capsys.readouterr().err
+
+
+def test_group_lists_missing_participants(demo, demo_results, tmp_path, capsys):
+    out, _ = demo_results
+    partial = tmp_path / "partial"
+    shutil.copytree(out / "fmriprep", partial)
+    shutil.rmtree(partial / "group")
+    shutil.rmtree(partial / "sub-05")
+    assert main([str(demo.bids_dir), str(partial), "group", "-w", str(tmp_path / "w")]) == 0
+    assert "sub-05" in capsys.readouterr().err
+    group = pd.read_csv(partial / "group" / "desc-summary_qc.tsv", sep="\t")
+    assert "sub-05" not in set(group["participant_id"]) and len(group) == 21
+
+
+def test_internal_error_exit_1_with_traceback_in_log(demo, tmp_path, capsys, monkeypatch):
+    import bidsapp.participant
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(bidsapp.participant, "run_participant_level", explode)
+    out = tmp_path / "o"
+    assert main([str(demo.bids_dir), str(out), "participant", "--skip-bids-validation",
+                 "-w", str(tmp_path / "w")]) == 1
+    err = error_lines(capsys.readouterr().err)
+    assert len(err) == 1 and "RuntimeError: boom" in err[0] and "traceback" in err[0]
+    log = next((out / "logs").glob("*.log")).read_text()
+    assert "Traceback" in log and "boom" in log
+
+
+def test_output_dir_of_another_pipeline_exit_2(demo, tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "dataset_description.json").write_text(json.dumps(
+        {"Name": "x", "BIDSVersion": "1.10.0", "DatasetType": "derivative", "GeneratedBy": [{"Name": "fMRIPrep"}]}))
+    assert main([str(demo.hcp_dir), str(out), "participant"]) == 2
+    assert "dataset_description.json" in capsys.readouterr().err
