@@ -27,12 +27,6 @@ def demo_results(demo, tmp_path_factory):
     return out, codes
 
 
-def test_demo_raw_dataset_is_valid_bids(demo, tmp_path):
-    from bidsapp.validation import validate_bids
-
-    validate_bids(demo.bids_dir)  # raises InvalidDatasetError on validator errors
-
-
 def test_invalid_bids_exit_16(fmriprep, tmp_path, capsys):
     bids_dir = fmriprep("21+")
     (bids_dir / "sub-01" / "func" / "sub-01_task-rest_bold.json").write_text("{not json")
