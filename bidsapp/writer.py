@@ -235,6 +235,18 @@ class DerivativesWriter:
         self._check_dataset_description(final)
         return final
 
+    def check_ownership(self) -> None:
+        """Refuse an OUTPUT_DIR whose ``dataset_description.json`` is not bidsapp's (before writing anything).
+
+        Raises
+        ------
+        OutputDirError
+            As :meth:`ensure_dataset_description`; nothing happens when there is no description yet.
+        """
+        path = self.output_dir / "dataset_description.json"
+        if path.exists():
+            self._check_dataset_description(path)
+
     @staticmethod
     def _check_dataset_description(path: Path) -> None:
         advice = "remove it or choose an empty OUTPUT_DIR"

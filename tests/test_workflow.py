@@ -117,3 +117,4 @@ def test_output_dir_of_another_pipeline_exit_2(demo, tmp_path, capsys):
         {"Name": "x", "BIDSVersion": "1.10.0", "DatasetType": "derivative", "GeneratedBy": [{"Name": "fMRIPrep"}]}))
     assert main([str(demo.hcp_dir), str(out), "participant"]) == 2
     assert "dataset_description.json" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["dataset_description.json"]  # not even a log written

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -120,6 +120,8 @@ class Inventory:
         The dataset's ``participants.tsv``.
     parcel_names : tuple of str, optional
         Parcel names of parcellated data, in column order.
+    roots : tuple of Path
+        The dataset directories read.
     """
 
     input_type: Literal["fmriprep", "hcp"]
@@ -128,7 +130,7 @@ class Inventory:
     skipped: tuple[RunProblem, ...] = ()
     participants_tsv: Path | None = None
     parcel_names: tuple[str, ...] | None = None
-    roots: tuple[Path, ...] = field(default=())
+    roots: tuple[Path, ...] = ()
 
     @property
     def participants(self) -> tuple[str, ...]:
