@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fMRIPrep derivatives directories (default: BIDS_DIR/derivatives/fmriprep)")
     inputs.add_argument("--participant-label", "--participant_label", nargs="+", metavar="LABEL",
                         help="participants to analyse, with or without 'sub-' (default: all)")
-    inputs.add_argument("--session-label", nargs="+", metavar="LABEL",
+    inputs.add_argument("--session-label", "--session_label", nargs="+", metavar="LABEL",
                         help="sessions to analyse, with or without 'ses-' (default: all)")
     inputs.add_argument("--task", nargs="+", metavar="TASK", help="tasks to analyse (default: all)")
     inputs.add_argument("--space", default=DEFAULT_SPACE, help="template space of the fMRIPrep outputs")
@@ -51,6 +51,47 @@ def build_parser() -> argparse.ArgumentParser:
                         help='JSON file of entity filters for the BOLD runs: {"bold": {"session": "01"}}')
     inputs.add_argument("--skip-bad-runs", action="store_true",
                         help="leave out runs with missing or inconsistent files (with a warning) instead of stopping")
+
+    analysis = parser.add_argument_group("participant level")
+    analysis.add_argument("--denoise-strategy", metavar="NAME|FILE",
+                          help="denoising preset (simple, yeo2011, 24P, 36P, acompcor, scrubbing, gsr, none) or a "
+                          "YAML/JSON strategy file (default: simple for fMRIPrep data, none for parcellated data)")
+    analysis.add_argument("--dummy-scans", metavar="N|auto",
+                          help="volumes to drop at the start of each run; auto: fMRIPrep's non-steady-state volumes")
+    analysis.add_argument("--high-pass", type=float, metavar="HZ", help="high-pass cut-off (default: the strategy's)")
+    analysis.add_argument("--low-pass", type=float, metavar="HZ", help="low-pass cut-off (default: the strategy's)")
+    analysis.add_argument("--fd-threshold", type=float, default=0.5, metavar="MM",
+                          help="framewise displacement above which scrubbing censors a volume")
+    analysis.add_argument("--smoothing-fwhm", type=float, metavar="MM", help="spatial smoothing for voxel-wise GLMs")
+    analysis.add_argument("--atlas", metavar="NAME|PATH",
+                          help="parcellation: a name, or a label NIfTI with a *_dseg.tsv (index, name[, network]) beside it")
+    analysis.add_argument("--connectivity", nargs="+", metavar="KIND",
+                          help="connectivity measures: correlation, 'partial correlation', covariance "
+                          "(default: correlation)")
+    analysis.add_argument("--seeds", nargs="+", metavar="NAME=X,Y,Z",
+                          help="sphere seeds at MNI coordinates in mm for seed-to-voxel maps, e.g. PCC=0,-52,26")
+    analysis.add_argument("--seed-radius", type=float, default=8.0, metavar="MM", help="seed sphere radius")
+    analysis.add_argument("--contrast", nargs="+", metavar="NAME=EXPR",
+                          help='first-level contrasts over condition names, e.g. lfMinusRf="lf - rf" '
+                          "(default: each condition and each pair of conditions)")
+    analysis.add_argument("--hrf-model", default="glover", help="HRF model (glover, spm, '... + derivative', fir)")
+    analysis.add_argument("--noise-model", default="ar1", choices=("ar1", "ols"), help="first-level noise model")
+
+    group = parser.add_argument_group("group level")
+    group.add_argument("--group-test", default="onesample", choices=("onesample", "twosample", "paired", "anova"),
+                       help="group design; anova with --group-column is between groups, without it repeated "
+                       "measures over single-condition contrasts (or sessions)")
+    group.add_argument("--group-column", metavar="COL", help="participants.tsv column defining the groups")
+    group.add_argument("--covariates", nargs="+", metavar="COL", help="participants.tsv columns added to the design")
+    group.add_argument("--group-model", metavar="FILE", help="JSON/YAML design and contrasts (beyond the flags)")
+    group.add_argument("--correction", nargs="+", default=["fdr"], metavar="METHOD",
+                       help="fdr, bonferroni (parametric); fwe, cluster, tfce (permutation)")
+    group.add_argument("--alpha", type=float, default=0.05, help="error rate")
+    group.add_argument("--height-threshold", type=float, default=0.001, metavar="P",
+                       help="cluster-forming threshold (uncorrected p)")
+    group.add_argument("--cluster-extent", type=int, default=10, metavar="N", help="minimum cluster size in voxels")
+    group.add_argument("--n-perm", type=int, default=5000, metavar="N", help="permutations")
+    group.add_argument("--random-seed", type=int, default=0, metavar="N", help="seed of the permutations")
 
     execution = parser.add_argument_group("execution")
     execution.add_argument("-w", "--work-dir", metavar="DIR",
@@ -64,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="do not run bids-validator-deno on a raw BIDS input")
     execution.add_argument("--dry-run", action="store_true",
                            help="print the plan (inputs, outputs, memory and time per run); write nothing to OUTPUT_DIR")
+    execution.add_argument("--no-reports", action="store_true", help="do not write the HTML reports")
     execution.add_argument("-v", "--verbose", action="count", default=0, help="debugging detail on the console")
     return parser
 

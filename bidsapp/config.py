@@ -94,6 +94,8 @@ class Execution:
         instead of stopping.
     dry_run : bool
         Print the plan and write nothing.
+    reports : bool
+        Write the HTML reports (``--no-reports`` turns them off).
     verbosity : int
         0 for progress and warnings, 1 for details, 2 for debugging.
     """
@@ -104,7 +106,115 @@ class Execution:
     skip_bids_validation: bool = False
     skip_bad_runs: bool = False
     dry_run: bool = False
+    reports: bool = True
     verbosity: int = 0
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A sphere seed: ``name`` at MNI coordinates ``x, y, z`` in mm."""
+
+    name: str
+    x: float
+    y: float
+    z: float
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """A first-level contrast: ``name`` (letters and digits) and an expression over condition names."""
+
+    name: str
+    expression: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Participant-level analysis settings.
+
+    Attributes
+    ----------
+    denoise_strategy : str, optional
+        A preset name (``bidsapp/data/strategies``) or the path of a YAML/JSON
+        strategy file; ``None`` for the input type's default (``simple`` for
+        fMRIPrep data, ``none`` for parcellated data).
+    dummy_scans : int or "auto", optional
+        Volumes to drop at the start of each run; ``"auto"`` uses fMRIPrep's
+        non-steady-state outlier columns; ``None`` for the strategy's default.
+    high_pass_hz, low_pass_hz : float, optional
+        Filter cut-offs in Hz; ``None`` for the strategy's default.
+    fd_threshold_mm : float
+        Framewise displacement above which a volume is censored by scrubbing
+        strategies and counted as high motion, in mm.
+    smoothing_fwhm_mm : float, optional
+        Spatial smoothing for voxel-wise GLMs, in mm.
+    atlas : str, optional
+        Atlas name or label NIfTI path; ``None`` for the default.
+    connectivity : tuple of str
+        Connectivity measures (``correlation``, ``partial correlation``, ``covariance``).
+    seeds : tuple of Seed
+    seed_radius_mm : float
+    contrasts : tuple of Contrast
+        Contrasts in addition to (or, when given, instead of) the defaults.
+    hrf_model : str
+        nilearn HRF model name (``glover``, ``spm``, with ``+ derivative``...).
+    noise_model : {"ar1", "ols"}
+    """
+
+    denoise_strategy: str | None = None
+    dummy_scans: int | Literal["auto"] | None = None
+    high_pass_hz: float | None = None
+    low_pass_hz: float | None = None
+    fd_threshold_mm: float = 0.5
+    smoothing_fwhm_mm: float | None = None
+    atlas: str | None = None
+    connectivity: tuple[str, ...] = ("correlation",)
+    seeds: tuple[Seed, ...] = ()
+    seed_radius_mm: float = 8.0
+    contrasts: tuple[Contrast, ...] = ()
+    hrf_model: str = "glover"
+    noise_model: Literal["ar1", "ols"] = "ar1"
+
+
+@dataclass(frozen=True)
+class GroupAnalysis:
+    """Group-level settings.
+
+    Attributes
+    ----------
+    test : {"onesample", "twosample", "paired", "anova"}
+    group_column : str, optional
+        Column of participants.tsv defining the groups (two-sample, ANOVA).
+    covariates : tuple of str
+        Columns of participants.tsv added to the design (numeric centred,
+        categorical dummy-coded).
+    model_file : Path, optional
+        JSON/YAML design and contrasts for anything the flags cannot say.
+    corrections : tuple of str
+        Any of ``fdr``, ``bonferroni`` (parametric), ``fwe`` (voxel-level max-T),
+        ``cluster`` (cluster-extent and cluster-mass FWE), ``tfce`` (permutation).
+    alpha : float
+        Family-wise or false-discovery error rate.
+    height_threshold : float
+        Cluster-forming threshold as an uncorrected p-value.
+    cluster_extent : int
+        Minimum cluster size in voxels for the cluster tables.
+    n_perm : int
+        Permutations for ``fwe``, ``cluster`` and ``tfce``.
+    random_seed : int
+        Seed of the permutations.
+    """
+
+    test: Literal["onesample", "twosample", "paired", "anova"] = "onesample"
+    group_column: str | None = None
+    covariates: tuple[str, ...] = ()
+    model_file: Path | None = None
+    corrections: tuple[str, ...] = ("fdr",)
+    alpha: float = 0.05
+    height_threshold: float = 0.001
+    cluster_extent: int = 10
+    n_perm: int = 5000
+    random_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +229,8 @@ class Config:
     selection: Selection
     execution: Execution
     command: tuple[str, ...]
+    analysis: Analysis = Analysis()
+    group: GroupAnalysis = GroupAnalysis()
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -201,8 +313,11 @@ def build_config(values: Mapping[str, Any], command: Iterable[str]) -> Config:
         skip_bids_validation=bool(values.get("skip_bids_validation")),
         skip_bad_runs=bool(values.get("skip_bad_runs")),
         dry_run=bool(values.get("dry_run")),
+        reports=not values.get("no_reports"),
         verbosity=int(values.get("verbose") or 0),
     )
+    analysis = _analysis(values, problems)
+    group = _group(values, problems)
     raise_collected(problems)
     return Config(
         bids_dir=bids_dir,
@@ -213,6 +328,76 @@ def build_config(values: Mapping[str, Any], command: Iterable[str]) -> Config:
         selection=selection,
         execution=execution,
         command=tuple(command),
+        analysis=analysis,
+        group=group,
+    )
+
+
+CONNECTIVITY_KINDS = ("correlation", "partial correlation", "covariance")
+HRF_MODELS = ("glover", "spm", "glover + derivative", "spm + derivative",
+              "glover + derivative + dispersion", "spm + derivative + dispersion", "fir")
+NOISE_MODELS = ("ar1", "ols")
+_SEED = re.compile(r"^(?P<name>[A-Za-z0-9]+)=(?P<coords>[^=]+)$")
+_CONTRAST = re.compile(r"^(?P<name>[A-Za-z0-9]+)=(?P<expression>.+)$")
+
+
+def _analysis(values: Mapping[str, Any], problems: list) -> Analysis:
+    """The participant-level settings, checked for syntax and range."""
+    seeds = []
+    for text in _as_list(values.get("seeds")):
+        match = _SEED.match(str(text))
+        coords = match["coords"].split(",") if match else []
+        try:
+            seeds.append(Seed(match["name"], *(float(c) for c in coords)) if len(coords) == 3 else None)
+        except ValueError:
+            seeds.append(None)
+        if seeds[-1] is None:
+            seeds.pop()
+            problems.append(UsageError(f"--seeds {text!r}: write NAME=X,Y,Z with MNI mm, e.g. PCC=0,-52,26"))
+    contrasts = []
+    for text in _as_list(values.get("contrast")):
+        match = _CONTRAST.match(str(text))
+        if match:
+            contrasts.append(Contrast(match["name"], match["expression"].strip()))
+        else:
+            problems.append(UsageError(f"--contrast {text!r}: write NAME=EXPR with a letters-and-digits name, "
+                                       'e.g. lfMinusRf="lf - rf"'))
+    dummy = values.get("dummy_scans")
+    if dummy is not None and str(dummy) != "auto":
+        dummy = _whole(dummy, "--dummy-scans", problems, default=None)
+    connectivity = tuple(_as_list(values.get("connectivity"))) or ("correlation",)
+    for kind in connectivity:
+        if kind not in CONNECTIVITY_KINDS:
+            problems.append(UsageError(f"--connectivity {kind!r}: use one of {', '.join(CONNECTIVITY_KINDS)}"))
+    high_pass = _positive(values.get("high_pass"), float, "--high-pass", "frequency in Hz", problems)
+    low_pass = _positive(values.get("low_pass"), float, "--low-pass", "frequency in Hz", problems)
+    if high_pass and low_pass and high_pass >= low_pass:
+        problems.append(UsageError(f"--high-pass {high_pass} must be below --low-pass {low_pass}"))
+    hrf_model = values.get("hrf_model") or "glover"
+    if hrf_model not in HRF_MODELS:
+        problems.append(UsageError(f"--hrf-model {hrf_model!r}: use one of {', '.join(HRF_MODELS)}"))
+    noise_model = values.get("noise_model") or "ar1"
+    if noise_model not in NOISE_MODELS:
+        problems.append(UsageError(f"--noise-model {noise_model!r}: use ar1 or ols"))
+    strategy = values.get("denoise_strategy")
+    if strategy and any(sep in str(strategy) for sep in "/\\.") and not Path(strategy).is_file():
+        problems.append(MissingInputError(f"--denoise-strategy {strategy}: file not found; give a preset name or a "
+                                          "YAML/JSON strategy file"))
+    return Analysis(
+        denoise_strategy=str(strategy) if strategy else None,
+        dummy_scans=dummy,
+        high_pass_hz=high_pass,
+        low_pass_hz=low_pass,
+        fd_threshold_mm=_positive(values.get("fd_threshold"), float, "--fd-threshold", "distance in mm",
+                                  problems) or 0.5,
+        smoothing_fwhm_mm=_positive(values.get("smoothing_fwhm"), float, "--smoothing-fwhm", "FWHM in mm", problems),
+        atlas=str(values["atlas"]) if values.get("atlas") else None,
+        connectivity=tuple(dict.fromkeys(connectivity)),
+        seeds=tuple(seeds),
+        seed_radius_mm=_positive(values.get("seed_radius"), float, "--seed-radius", "radius in mm", problems) or 8.0,
+        contrasts=tuple(contrasts),
+        hrf_model=hrf_model,
+        noise_model=noise_model,
     )
 
 
@@ -236,6 +421,16 @@ def _positive(value: Any, kind: type, option: str, what: str, problems: list) ->
         problems.append(UsageError(f"{option} {value}: must be a positive {what}"))
         return None
     return number
+
+
+def _whole(value: Any, option: str, problems: list, *, default: int | None) -> int | None:
+    """``value`` as a whole number >= 0, ``default`` when not given; reports anything else."""
+    if value is None:
+        return default
+    if not str(value).isdigit():
+        problems.append(UsageError(f"{option} {value}: must be a whole number >= 0"))
+        return default
+    return int(value)
 
 
 def _labels(value: Any, prefix: str, option: str, problems: list) -> tuple[str, ...] | None:
@@ -274,3 +469,40 @@ def _run_filters(path: Any, problems: list) -> Mapping[str, tuple[str, ...]]:
             continue
         filters[key] = tuple(str(v).removeprefix(f"{key}-") for v in _as_list(allowed))
     return MappingProxyType(filters)
+
+
+GROUP_TESTS = ("onesample", "twosample", "paired", "anova")
+CORRECTIONS = ("fdr", "bonferroni", "fwe", "cluster", "tfce")
+
+
+def _group(values: Mapping[str, Any], problems: list) -> GroupAnalysis:
+    """The group-level settings, checked for syntax and range."""
+    test = values.get("group_test") or "onesample"
+    if test not in GROUP_TESTS:
+        problems.append(UsageError(f"--group-test {test!r}: use one of {', '.join(GROUP_TESTS)}"))
+    if test == "twosample" and not values.get("group_column") and not values.get("group_model"):
+        problems.append(UsageError(f"--group-test {test} needs --group-column COL (a column of participants.tsv)"))
+    corrections = tuple(dict.fromkeys(_as_list(values.get("correction")))) or ("fdr",)
+    for correction in corrections:
+        if correction not in CORRECTIONS:
+            problems.append(UsageError(f"--correction {correction!r}: use any of {', '.join(CORRECTIONS)}"))
+    model_file = values.get("group_model")
+    if model_file and not Path(model_file).is_file():
+        problems.append(MissingInputError(f"--group-model {model_file}: file not found"))
+    alpha = _positive(values.get("alpha"), float, "--alpha", "error rate below 1", problems)
+    height = _positive(values.get("height_threshold"), float, "--height-threshold", "p-value below 1", problems)
+    for option, value in (("--alpha", alpha), ("--height-threshold", height)):
+        if value is not None and value >= 1:
+            problems.append(UsageError(f"{option} {value}: must be a probability below 1"))
+    return GroupAnalysis(
+        test=test,
+        group_column=values.get("group_column"),
+        covariates=tuple(_as_list(values.get("covariates"))),
+        model_file=Path(model_file) if model_file else None,
+        corrections=corrections,
+        alpha=alpha or 0.05,
+        height_threshold=height or 0.001,
+        cluster_extent=_whole(values.get("cluster_extent"), "--cluster-extent", problems, default=10),
+        n_perm=_positive(values.get("n_perm"), int, "--n-perm", "whole number of permutations", problems) or 5000,
+        random_seed=_whole(values.get("random_seed"), "--random-seed", problems, default=0),
+    )

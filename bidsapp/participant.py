@@ -1,11 +1,12 @@
-"""Participant level: each selected run is summarised and its outputs written.
+"""Participant level: each participant's runs are summarised, then analysed.
 
-For every run, bidsapp records what it analysed: the run's length and
+For every run, bidsapp first records what it analysed: the run's length and
 repetition time and, for fMRIPrep data, head motion (mean and maximum
 framewise displacement, volumes above 0.5 mm, non-steady-state volumes); for
-parcellated data, parcels with no signal and non-finite values. Runs are
-processed in parallel processes (``--nprocs``), no more at once than
-``--mem-gb`` allows, and runs whose outputs are complete with unchanged
+parcellated data, parcels with no signal and non-finite values. Then the
+input type's pipeline (:mod:`bidsapp.pipelines`) analyses the participant's
+runs. Participants are processed in parallel processes (``--nprocs``), no more
+at once than ``--mem-gb`` allows, and outputs that are complete with unchanged
 parameters are skipped.
 """
 
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from bidsapp import __version__
-from bidsapp.config import Execution
+from bidsapp.config import Analysis, Config, Execution
 from bidsapp.discovery import Inventory, Run
 from bidsapp.inputs import read_confounds, read_parcel_timeseries
 from bidsapp.progress import progress
@@ -28,36 +30,83 @@ from bidsapp.writer import DerivativesWriter
 LOGGER = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ParticipantJob:
+    """One participant's work: its runs and the analysis settings.
+
+    Attributes
+    ----------
+    participant : str
+        Label without ``sub-``.
+    runs : tuple of Run
+        The participant's selected runs (all of one input kind).
+    analysis : Analysis
+    parcel_names : tuple of str, optional
+        Parcel names of parcellated inputs, in column order.
+    reports : bool
+        Write the participant's HTML report.
+    """
+
+    participant: str
+    runs: tuple[Run, ...]
+    analysis: Analysis
+    parcel_names: tuple[str, ...] | None = None
+    reports: bool = True
+
+
 def summary_path(writer: DerivativesWriter, run: Run) -> Path:
     """Where a run's summary table goes: ``sub-X/func/<run>_desc-summary_qc.tsv``."""
     return writer.participant_path({**run.entities, "desc": "summary"}, "qc", ".tsv")
 
 
-def planned_outputs(writer: DerivativesWriter, run: Run) -> list[Path]:
-    """Every file the participant level writes for ``run`` (data files; each has a JSON sidecar)."""
-    return [summary_path(writer, run)]
+def participant_jobs(inventory: Inventory, config: Config) -> list[ParticipantJob]:
+    """One job per selected participant."""
+    return [ParticipantJob(participant, inventory.runs_of(participant), config.analysis, inventory.parcel_names,
+                           config.execution.reports) for participant in inventory.participants]
 
 
-def run_participant_level(inventory: Inventory, writer: DerivativesWriter, execution: Execution) -> None:
-    """Process every run of the inventory, in parallel within the memory budget."""
+def planned_outputs(job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
+    """Every file the participant level writes for ``job`` (data files; most have a JSON sidecar)."""
+    return [summary_path(writer, run) for run in job.runs] + _pipeline(job).planned_outputs(job, writer)
+
+
+def _pipeline(job: ParticipantJob):
+    """The pipeline module for the job's kind of input."""
+    if job.runs[0].kind == "bold":
+        from bidsapp.pipelines import fmriprep as pipeline
+    else:
+        from bidsapp.pipelines import parcels as pipeline
+    return pipeline
+
+
+def run_participant_level(inventory: Inventory, writer: DerivativesWriter, config: Config) -> None:
+    """Process every participant of the inventory, in parallel within the memory budget."""
     writer.ensure_dataset_description()
-    workers = n_workers(execution, inventory.runs)
-    LOGGER.info("Participant level: %d runs of %d participants, %d at a time",
-                len(inventory.runs), len(inventory.participants), workers)
+    jobs = participant_jobs(inventory, config)
+    workers = n_workers(config.execution, inventory.runs, len(jobs))
+    LOGGER.info("Participant level: %d runs of %d participants, %d participants at a time",
+                len(inventory.runs), len(jobs), workers)
     if workers == 1:
-        results = [process_run(run, writer) for run in progress(inventory.runs, "runs")]
+        for job in progress(jobs, "participants"):
+            process_participant(job, writer)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(progress(pool.map(process_run, inventory.runs, [writer] * len(inventory.runs)),
-                                    "runs", total=len(inventory.runs)))
-    written = sum(results)
-    LOGGER.info("Participant level done: %d runs processed, %d already complete and skipped",
-                written, len(results) - written)
+            for _ in progress(pool.map(process_participant, jobs, [writer] * len(jobs)), "participants",
+                              total=len(jobs)):
+                pass
+    LOGGER.info("Participant level done")
 
 
-def n_workers(execution: Execution, runs: tuple[Run, ...]) -> int:
+def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
+    """Summarise each run of one participant, then run the input type's pipeline on them."""
+    for run in job.runs:
+        process_run(run, writer)
+    _pipeline(job).process_participant(job, writer)
+
+
+def n_workers(execution: Execution, runs: tuple[Run, ...], n_jobs: int) -> int:
     """Processes to run at once: ``--nprocs``, fewer when ``--mem-gb`` cannot hold them."""
-    workers = max(1, min(execution.nprocs, len(runs)))
+    workers = max(1, min(execution.nprocs, n_jobs))
     if execution.mem_gb is not None and runs:
         per_run = max(run.estimated_memory_gb() for run in runs)
         workers = max(1, min(workers, int(execution.mem_gb // per_run)))
@@ -73,7 +122,7 @@ def process_run(run: Run, writer: DerivativesWriter) -> bool:
     parameters = {"bidsapp": __version__, "step": "summary", "fd_threshold_mm": FD_THRESHOLD_MM,
                   "inputs": [str(p) for p in run.files]}
     if writer.is_complete(path, parameters):
-        LOGGER.info("%s: outputs complete, skipped", run.name)
+        LOGGER.info("%s: summary complete, skipped", run.name)
         return False
     if run.kind == "bold":
         summary = motion_summary(read_confounds(run), run.repetition_time)

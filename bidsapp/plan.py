@@ -7,7 +7,7 @@ from pathlib import Path
 from bidsapp.config import Config
 from bidsapp.discovery import Inventory
 from bidsapp.group import group_outputs
-from bidsapp.participant import n_workers, planned_outputs
+from bidsapp.participant import n_workers, participant_jobs, planned_outputs
 from bidsapp.writer import DerivativesWriter
 
 #: Throughput assumed for the time estimate: uncompressed data read and processed per second.
@@ -23,8 +23,8 @@ def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter)
     for problem in inventory.skipped:
         lines.append(f"  skipped: {problem}")
     outputs: list[Path] = []
-    for participant in inventory.participants:
-        runs = inventory.runs_of(participant)
+    for job in participant_jobs(inventory, config):
+        participant, runs = job.participant, job.runs
         memory = max(run.estimated_memory_gb() for run in runs)
         seconds = sum(_estimated_seconds(run) for run in runs)
         lines.append(f"sub-{participant}: {len(runs)} runs, peak memory ~{memory:.1f} GB, time ~{seconds:.0f} s")
@@ -35,17 +35,17 @@ def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter)
             lines += [f"    {role}: {path}" for role, path in
                       (("data", run.data), ("mask", run.mask), ("confounds", run.confounds),
                        ("events", run.events)) if path is not None]
-            if config.analysis_level == "participant":
-                outputs += planned_outputs(writer, run)
+        if config.analysis_level == "participant":
+            outputs += planned_outputs(job, writer)
     if config.analysis_level == "group":
         outputs += list(group_outputs(writer).values())
     lines.append(f"Outputs to write ({len(outputs)}, each with a JSON sidecar):")
     lines += [f"  {path}" for path in outputs]
     if config.analysis_level == "participant":
-        workers = n_workers(config.execution, inventory.runs)
+        workers = n_workers(config.execution, inventory.runs, len(inventory.participants))
         peak = workers * max(run.estimated_memory_gb() for run in inventory.runs)
         total = sum(_estimated_seconds(run) for run in inventory.runs) / workers
-        lines.append(f"Estimate: {workers} runs at a time, peak memory ~{peak:.1f} GB, time ~{total:.0f} s "
+        lines.append(f"Estimate: {workers} participants at a time, peak memory ~{peak:.1f} GB, time ~{total:.0f} s "
                      "(rough: set --mem-gb per participant job from the peak-memory figures above)")
     return "\n".join(lines)
 

@@ -1,8 +1,15 @@
-"""HTML reports: self-contained pages (no external assets) a user opens in a browser."""
+"""HTML reports: self-contained pages (no external assets) a user opens in a browser.
+
+:func:`page` assembles titled sections; :func:`figure` embeds a matplotlib
+figure as an inline PNG; :func:`table` renders a DataFrame.
+"""
 
 from __future__ import annotations
 
+import base64
 import html
+import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -18,29 +25,56 @@ th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: ta
 """
 
 
-def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: list[Path], version: str) -> str:
-    """The group report: inputs, participants, per-run summaries (high motion highlighted)."""
+def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]]) -> str:
+    """A complete HTML page: ``sections`` are (heading, HTML body) pairs."""
+    body = "".join(f"<h2>{html.escape(heading)}</h2>{content}" for heading, content in sections)
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<p class='note'>{html.escape(subtitle)}</p>{body}</body></html>\n")
+
+
+def figure(fig, alt: str) -> str:
+    """Embed a matplotlib figure as an inline PNG (and close it)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{encoded}'></figure>"
+
+
+def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: list[Path], version: str,
+                        analyses: Sequence[dict] = (), settings=None) -> str:
+    """The group report: inputs, each group analysis (design, maps, tables, figures), per-run summaries."""
+    from bidsapp.reports_group import analysis_section, design_figure
+
     participants = table["participant_id"].nunique()
-    parts = [
-        f"<h1>bidsapp group report</h1><p class='note'>bidsapp {html.escape(version)} &middot; "
-        f"{html.escape(inventory.form)} &middot; {participants} participants, {len(table)} runs</p>",
-        "<h2>Inputs</h2><ul>" + "".join(f"<li><code>{html.escape(str(root))}</code></li>" for root in inventory.roots)
-        + "</ul>",
-    ]
+    sections = [("Inputs", _list(str(root) for root in inventory.roots))]
+    if settings is not None:
+        sections.append(("Group model", f"<p>{html.escape(settings.test)} test; corrections "
+                         f"{html.escape(', '.join(settings.corrections))} at alpha {settings.alpha}; "
+                         f"{settings.n_perm} permutations (seed {settings.random_seed}), cluster-forming p "
+                         f"{settings.height_threshold}.</p>"
+                         + (design_figure(analyses[0]["design"]) if analyses else "<p>No group analyses: "
+                            "the participant level wrote no contrasts or connectivity.</p>")))
+    sections += [analysis_section(analysis) for analysis in analyses]
     if missing:
-        parts.append("<h2>Left out</h2><p>Participant-level outputs missing (run the participant level for "
-                     "these):</p><ul>" + "".join(f"<li><code>{html.escape(str(p))}</code></li>" for p in missing)
-                     + "</ul>")
+        sections.append(("Left out", "<p>Participant-level outputs missing (run the participant level for "
+                                     "these):</p>" + _list(str(p) for p in missing)))
     if inventory.skipped:
-        parts.append("<h2>Runs skipped at discovery</h2><ul>" + "".join(
-            f"<li>{html.escape(str(problem))}</li>" for problem in inventory.skipped) + "</ul>")
-    parts.append("<h2>Runs</h2>" + _table(table))
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>bidsapp group report</title>"
-            f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+        sections.append(("Runs skipped at discovery", _list(str(problem) for problem in inventory.skipped)))
+    sections.append(("Runs", table_html(table)))
+    return page("bidsapp group report", f"bidsapp {version} · {inventory.form} · {participants} participants, "
+                f"{len(table)} runs", sections)
 
 
-def _table(table: pd.DataFrame) -> str:
-    """An HTML table; rows with high-motion or flat-parcel counts above zero are highlighted."""
+def _list(items) -> str:
+    return "<ul>" + "".join(f"<li><code>{html.escape(item)}</code></li>" for item in items) + "</ul>"
+
+
+def table_html(table: pd.DataFrame) -> str:
+    """A DataFrame as an HTML table; rows with high-motion or flat-parcel counts above zero are highlighted."""
     header = "".join(f"<th>{html.escape(str(column))}</th>" for column in table.columns)
     rows = []
     for _, row in table.iterrows():

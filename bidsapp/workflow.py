@@ -27,12 +27,12 @@ def run(config: Config) -> None:
     if config.analysis_level == "participant":
         from bidsapp.participant import run_participant_level
 
-        run_participant_level(inventory, writer, config.execution)
+        run_participant_level(inventory, writer, config)
         print(f"bidsapp: participant level done; outputs in {config.output_dir}")
     else:
         from bidsapp.group import run_group_level
 
-        report = run_group_level(inventory, writer)
+        report = run_group_level(inventory, writer, config)
         print(f"bidsapp: group level done; report: {report}")
 
 

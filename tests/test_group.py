@@ -1,0 +1,104 @@
+"""Group level on the demo's HCP data: designs and corrections against scipy, planted effects found."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import error_lines
+from scipy import stats
+
+from bidsapp.cli import main
+from bidsapp.group_inputs import find_group_inputs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def hcp_participant(demo, tmp_path_factory):
+    """Participant level on the demo's BIDS-style HCP data (motor with single-condition contrasts, rest)."""
+    out = tmp_path_factory.mktemp("group") / "out"
+    assert main([str(demo.hcp_bids_dir), str(out), "participant", "--task", "motor", "rest", "--contrast",
+                 "lf=lf", "rf=rf", "lfMinusRf=lf - rf", "-w", str(out.parent / "work"), "--nprocs", "2"]) == 0
+    return demo.hcp_bids_dir, out
+
+
+def participant_values(out, pattern, column):
+    tables = {path.name.split("_")[0]: pd.read_csv(path, sep="\t") for path in sorted(out.glob(f"sub-*/func/{pattern}"))}
+    return pd.DataFrame({sub: table.set_index("name")[column] for sub, table in tables.items()})
+
+
+def group(bids_dir, out, *options):
+    return main([str(bids_dir), str(out), "group", "--task", "motor", "rest", "-w", str(out.parent / "work"), *options])
+
+
+def test_inputs_prefer_combined_runs(hcp_participant):
+    bids_dir, out = hcp_participant
+    inputs = find_group_inputs(out, [path.name[4:] for path in out.glob("sub-*") if path.is_dir()])
+    edges = [item for item in inputs if item.kind == "edges"]
+    assert len(edges) == 1 and "run" not in edges[0].entities and "dir" not in edges[0].entities
+    assert {item.entities.get("contrast") for item in inputs if item.kind == "parcels"} >= {"lf", "rf", "lfMinusRf"}
+
+
+def test_onesample_matches_scipy_and_finds_contralateral_motor(hcp_participant):
+    bids_dir, out = hcp_participant
+    assert group(bids_dir, out, "--correction", "fdr", "bonferroni", "fwe", "--n-perm", "500") == 0
+    table = pd.read_csv(out / "group" / "task-motor_space-fsLR_seg-Glasser_contrast-lfMinusRf_desc-mean_statmap.tsv",
+                        sep="\t").set_index("name")
+    effects = participant_values(out, "*_contrast-lfMinusRf_statmap.tsv", "effect")
+    expected = stats.ttest_1samp(effects.to_numpy(), 0, axis=1)
+    assert table["t"].to_numpy() == pytest.approx(expected.statistic, rel=1e-8)
+    assert table["p"].to_numpy() == pytest.approx(expected.pvalue, rel=1e-6)
+    motor = table[table["network"] == "Somatomotor"]
+    right, left = motor[motor["hemisphere"] == "right"], motor[motor["hemisphere"] == "left"]
+    assert (right["t"] > 0).all() and (left["t"] < 0).all()
+    assert right["survives_fdr"].all() and left["survives_fwe"].all()
+    null = table[~table["network"].isin(["Somatomotor"])]
+    assert null["survives_bonferroni"].mean() < 0.05  # nothing found where nothing was planted
+
+
+def test_twosample_default_network_group_difference(hcp_participant):
+    bids_dir, out = hcp_participant
+    assert group(bids_dir, out, "--group-test", "twosample", "--group-column", "group") == 0
+    networks = pd.read_csv(next((out / "group").glob("task-rest_*_desc-networksControlMinusPatient_networks.tsv")),
+                           sep="\t")
+    default = networks[(networks["node_a"] == "Default") & (networks["node_b"] == "Default")].iloc[0]
+    participants = pd.read_csv(bids_dir / "participants.tsv", sep="\t")
+    values = {}
+    for path in sorted(out.glob("sub-*/func/sub-*_task-rest_space-fsLR_seg-Glasser_*_desc-networks_relmat.tsv")):
+        matrix = pd.read_csv(path, sep="\t", index_col=0)
+        values[path.name.split("_")[0]] = matrix.loc["Default", "Default"]
+    groups = participants.set_index("participant_id")["group"]
+    control = [v for sub, v in values.items() if groups[sub] == "control"]
+    patient = [v for sub, v in values.items() if groups[sub] == "patient"]
+    expected = stats.ttest_ind(control, patient)
+    assert default["t"] == pytest.approx(expected.statistic, rel=1e-8)
+    assert default["t"] > 0 and default["survives_fdr"]
+
+
+def test_paired_matches_ttest_rel(hcp_participant):
+    bids_dir, out = hcp_participant
+    assert group(bids_dir, out, "--group-test", "paired", "--correction", "fdr") == 0
+    table = pd.read_csv(out / "group" / "task-motor_space-fsLR_seg-Glasser_desc-lfMinusRf_statmap.tsv", sep="\t")
+    lf = participant_values(out, "*_contrast-lf_statmap.tsv", "effect")
+    rf = participant_values(out, "*_contrast-rf_statmap.tsv", "effect")
+    expected = stats.ttest_rel(lf.to_numpy(), rf.to_numpy(), axis=1)
+    assert table["t"].to_numpy() == pytest.approx(expected.statistic, rel=1e-8)
+
+
+def test_repeated_measures_anova_matches_f_test(hcp_participant):
+    bids_dir, out = hcp_participant
+    assert group(bids_dir, out, "--group-test", "anova", "--correction", "fdr") == 0
+    table = pd.read_csv(out / "group" / "task-motor_space-fsLR_seg-Glasser_desc-effectOfCondition_statmap.tsv",
+                        sep="\t")
+    lf = participant_values(out, "*_contrast-lf_statmap.tsv", "effect").to_numpy()
+    rf = participant_values(out, "*_contrast-rf_statmap.tsv", "effect").to_numpy()
+    # two conditions: the repeated-measures F is the square of the paired t
+    assert table["F"].to_numpy() == pytest.approx(stats.ttest_rel(lf, rf, axis=1).statistic ** 2, rel=1e-8)
+
+
+def test_missing_group_column_and_too_few_permutations(hcp_participant, capsys):
+    bids_dir, out = hcp_participant
+    assert group(bids_dir, out, "--group-test", "twosample", "--group-column", "diagnosis") == 2
+    assert "diagnosis" in error_lines(capsys.readouterr().err)[0]
+    assert group(bids_dir, out, "--correction", "fwe", "--n-perm", "5", "--alpha", "0.01") in (2, 18)
+    assert "--n-perm" in " ".join(error_lines(capsys.readouterr().err))
