@@ -21,9 +21,11 @@ demo: install
 	rm -rf $(DEMO_DIR)
 	$(BIN)/python -m bidsapp.demo $(DEMO_DIR)/data
 	$(BIN)/bidsapp $(DEMO_DIR)/data/bids $(DEMO_DIR)/results/fmriprep participant -w $(DEMO_DIR)/work
-	$(BIN)/bidsapp $(DEMO_DIR)/data/bids $(DEMO_DIR)/results/fmriprep group -w $(DEMO_DIR)/work
+	$(BIN)/bidsapp $(DEMO_DIR)/data/bids $(DEMO_DIR)/results/fmriprep group -w $(DEMO_DIR)/work \
+		--group-test twosample --group-column group --correction fdr fwe --n-perm 1000
 	$(BIN)/bidsapp $(DEMO_DIR)/data/hcp $(DEMO_DIR)/results/hcp participant -w $(DEMO_DIR)/work
-	$(BIN)/bidsapp $(DEMO_DIR)/data/hcp $(DEMO_DIR)/results/hcp group -w $(DEMO_DIR)/work
+	$(BIN)/bidsapp $(DEMO_DIR)/data/hcp $(DEMO_DIR)/results/hcp group -w $(DEMO_DIR)/work \
+		--correction fdr fwe --n-perm 1000
 	@echo "Demo results: $(CURDIR)/$(DEMO_DIR)/results"
 	@echo "Group reports: $(CURDIR)/$(DEMO_DIR)/results/fmriprep/group/desc-summary_report.html $(CURDIR)/$(DEMO_DIR)/results/hcp/group/desc-summary_report.html"
 
@@ -32,7 +34,7 @@ test: install
 	$(BIN)/python -m pytest -ra
 
 benchmarks: install
-	$(BIN)/python benchmarks/discovery.py
+	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

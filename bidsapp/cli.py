@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="volumes to drop at the start of each run; auto: fMRIPrep's non-steady-state volumes")
     analysis.add_argument("--high-pass", type=float, metavar="HZ", help="high-pass cut-off (default: the strategy's)")
     analysis.add_argument("--low-pass", type=float, metavar="HZ", help="low-pass cut-off (default: the strategy's)")
-    analysis.add_argument("--fd-threshold", type=float, default=0.5, metavar="MM",
-                          help="framewise displacement above which scrubbing censors a volume")
+    analysis.add_argument("--fd-threshold", type=float, metavar="MM",
+                          help="framewise displacement above which scrubbing censors a volume (default: the "
+                          "strategy's, 0.5 mm in the presets)")
     analysis.add_argument("--smoothing-fwhm", type=float, metavar="MM", help="spatial smoothing for voxel-wise GLMs")
     analysis.add_argument("--atlas", metavar="NAME|PATH",
                           help="parcellation: a name, or a label NIfTI with a *_dseg.tsv (index, name[, network]) beside it")
@@ -83,7 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
                        "measures over single-condition contrasts (or sessions)")
     group.add_argument("--group-column", metavar="COL", help="participants.tsv column defining the groups")
     group.add_argument("--covariates", nargs="+", metavar="COL", help="participants.tsv columns added to the design")
-    group.add_argument("--group-model", metavar="FILE", help="JSON/YAML design and contrasts (beyond the flags)")
     group.add_argument("--correction", nargs="+", default=["fdr"], metavar="METHOD",
                        help="fdr, bonferroni (parametric); fwe, cluster, tfce (permutation)")
     group.add_argument("--alpha", type=float, default=0.05, help="error rate")

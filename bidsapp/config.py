@@ -143,9 +143,9 @@ class Analysis:
         non-steady-state outlier columns; ``None`` for the strategy's default.
     high_pass_hz, low_pass_hz : float, optional
         Filter cut-offs in Hz; ``None`` for the strategy's default.
-    fd_threshold_mm : float
-        Framewise displacement above which a volume is censored by scrubbing
-        strategies and counted as high motion, in mm.
+    fd_threshold_mm : float, optional
+        Framewise displacement above which scrubbing strategies censor a volume,
+        in mm; ``None`` for the strategy's own (0.5 mm in the presets).
     smoothing_fwhm_mm : float, optional
         Spatial smoothing for voxel-wise GLMs, in mm.
     atlas : str, optional
@@ -165,7 +165,7 @@ class Analysis:
     dummy_scans: int | Literal["auto"] | None = None
     high_pass_hz: float | None = None
     low_pass_hz: float | None = None
-    fd_threshold_mm: float = 0.5
+    fd_threshold_mm: float | None = None
     smoothing_fwhm_mm: float | None = None
     atlas: str | None = None
     connectivity: tuple[str, ...] = ("correlation",)
@@ -188,8 +188,6 @@ class GroupAnalysis:
     covariates : tuple of str
         Columns of participants.tsv added to the design (numeric centred,
         categorical dummy-coded).
-    model_file : Path, optional
-        JSON/YAML design and contrasts for anything the flags cannot say.
     corrections : tuple of str
         Any of ``fdr``, ``bonferroni`` (parametric), ``fwe`` (voxel-level max-T),
         ``cluster`` (cluster-extent and cluster-mass FWE), ``tfce`` (permutation).
@@ -208,7 +206,6 @@ class GroupAnalysis:
     test: Literal["onesample", "twosample", "paired", "anova"] = "onesample"
     group_column: str | None = None
     covariates: tuple[str, ...] = ()
-    model_file: Path | None = None
     corrections: tuple[str, ...] = ("fdr",)
     alpha: float = 0.05
     height_threshold: float = 0.001
@@ -380,16 +377,16 @@ def _analysis(values: Mapping[str, Any], problems: list) -> Analysis:
     if noise_model not in NOISE_MODELS:
         problems.append(UsageError(f"--noise-model {noise_model!r}: use ar1 or ols"))
     strategy = values.get("denoise_strategy")
-    if strategy and any(sep in str(strategy) for sep in "/\\.") and not Path(strategy).is_file():
-        problems.append(MissingInputError(f"--denoise-strategy {strategy}: file not found; give a preset name or a "
-                                          "YAML/JSON strategy file"))
+    if strategy:
+        _check(lambda: _load_strategy(str(strategy)), problems)
+    if values.get("atlas"):
+        _check(lambda: _find_atlas(str(values["atlas"]), values.get("space") or DEFAULT_SPACE), problems)
     return Analysis(
         denoise_strategy=str(strategy) if strategy else None,
         dummy_scans=dummy,
         high_pass_hz=high_pass,
         low_pass_hz=low_pass,
-        fd_threshold_mm=_positive(values.get("fd_threshold"), float, "--fd-threshold", "distance in mm",
-                                  problems) or 0.5,
+        fd_threshold_mm=_positive(values.get("fd_threshold"), float, "--fd-threshold", "distance in mm", problems),
         smoothing_fwhm_mm=_positive(values.get("smoothing_fwhm"), float, "--smoothing-fwhm", "FWHM in mm", problems),
         atlas=str(values["atlas"]) if values.get("atlas") else None,
         connectivity=tuple(dict.fromkeys(connectivity)),
@@ -421,6 +418,26 @@ def _positive(value: Any, kind: type, option: str, what: str, problems: list) ->
         problems.append(UsageError(f"{option} {value}: must be a positive {what}"))
         return None
     return number
+
+
+def _check(check, problems: list) -> None:
+    """Run ``check``, collecting the error it raises instead of stopping."""
+    try:
+        check()
+    except BidsAppError as error:
+        problems.append(error)
+
+
+def _load_strategy(spec: str):
+    from bidsapp.strategies import load_strategy
+
+    return load_strategy(spec)
+
+
+def _find_atlas(spec: str, space: str):
+    from bidsapp.atlas import find_atlas_files
+
+    return find_atlas_files(spec, space)
 
 
 def _whole(value: Any, option: str, problems: list, *, default: int | None) -> int | None:
@@ -480,15 +497,12 @@ def _group(values: Mapping[str, Any], problems: list) -> GroupAnalysis:
     test = values.get("group_test") or "onesample"
     if test not in GROUP_TESTS:
         problems.append(UsageError(f"--group-test {test!r}: use one of {', '.join(GROUP_TESTS)}"))
-    if test == "twosample" and not values.get("group_column") and not values.get("group_model"):
+    if test == "twosample" and not values.get("group_column"):
         problems.append(UsageError(f"--group-test {test} needs --group-column COL (a column of participants.tsv)"))
     corrections = tuple(dict.fromkeys(_as_list(values.get("correction")))) or ("fdr",)
     for correction in corrections:
         if correction not in CORRECTIONS:
             problems.append(UsageError(f"--correction {correction!r}: use any of {', '.join(CORRECTIONS)}"))
-    model_file = values.get("group_model")
-    if model_file and not Path(model_file).is_file():
-        problems.append(MissingInputError(f"--group-model {model_file}: file not found"))
     alpha = _positive(values.get("alpha"), float, "--alpha", "error rate below 1", problems)
     height = _positive(values.get("height_threshold"), float, "--height-threshold", "p-value below 1", problems)
     for option, value in (("--alpha", alpha), ("--height-threshold", height)):
@@ -498,7 +512,6 @@ def _group(values: Mapping[str, Any], problems: list) -> GroupAnalysis:
         test=test,
         group_column=values.get("group_column"),
         covariates=tuple(_as_list(values.get("covariates"))),
-        model_file=Path(model_file) if model_file else None,
         corrections=corrections,
         alpha=alpha or 0.05,
         height_threshold=height or 0.001,

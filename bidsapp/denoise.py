@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ class Denoising:
     sample_mask: np.ndarray
     dummy: tuple[int, ...] = ()
     outliers: tuple[int, ...] = ()
-    computed: tuple[str, ...] = field(default_factory=tuple)
+    computed: tuple[str, ...] = ()
 
     @property
     def n_volumes(self) -> int:

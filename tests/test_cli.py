@@ -149,7 +149,7 @@ def test_parser_has_no_option_without_destination():
                      "skip_bids_validation", "dry_run", "verbose", "help", "version",
                      "denoise_strategy", "dummy_scans", "high_pass", "low_pass", "fd_threshold", "smoothing_fwhm",
                      "atlas", "connectivity", "seeds", "seed_radius", "contrast", "hrf_model", "noise_model",
-                     "group_test", "group_column", "covariates", "group_model", "correction", "alpha",
+                     "group_test", "group_column", "covariates", "correction", "alpha",
                      "height_threshold", "cluster_extent", "n_perm", "random_seed", "no_reports"}
     assert {action.dest for action in parser._actions if action.option_strings} == config_fields
 
@@ -162,7 +162,7 @@ def test_participant_options_parsed(tmp_path):
     assert analysis.seeds[0].name == "PCC" and (analysis.seeds[0].y, analysis.seeds[0].z) == (-52.0, 26.0)
     assert analysis.contrasts[0].name == "lfMinusRf" and analysis.contrasts[0].expression == "lf - rf"
     assert analysis.dummy_scans == "auto" and analysis.connectivity == ("correlation", "partial correlation")
-    assert (analysis.high_pass_hz, analysis.low_pass_hz, analysis.fd_threshold_mm) == (0.01, 0.1, 0.5)
+    assert (analysis.high_pass_hz, analysis.low_pass_hz, analysis.fd_threshold_mm) == (0.01, 0.1, None)
 
 
 def test_participant_option_errors_all_reported(tmp_path, capsys):
@@ -192,3 +192,11 @@ def test_group_option_errors(tmp_path, capsys):
     assert code == 2 and len(lines) == 5
     for needle in ("--group-column", "--correction 'holm'", "--alpha 1.5", "--n-perm 0", "--cluster-extent -3"):
         assert any(needle in line for line in lines), needle
+
+
+def test_unknown_strategy_and_atlas_reported_together(tmp_path, capsys):
+    code = main([str(tmp_path), str(tmp_path / "o"), "participant", "--denoise-strategy", "bogus",
+                 "--atlas", "Nope"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bidsapp:")]
+    assert code == 2 and len(lines) == 2
+    assert "--denoise-strategy 'bogus'" in lines[0] and "simple" in lines[0] and "--atlas Nope" in lines[1]

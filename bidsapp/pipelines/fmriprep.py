@@ -121,7 +121,7 @@ def planned_outputs(job, writer) -> list[Path]:
         contrasts = task_contrasts(task, conditions, job.analysis.contrasts, {})
         paths += outputs.task_paths(writer, {"sub": sub, "ses": ses, "task": task}, space_entities(runs[0]), atlas,
                                     contrasts).values()
-    return paths + [outputs.report_path(writer, job.participant)]
+    return paths + ([outputs.report_path(writer, job.participant)] if job.reports else [])
 
 
 def prepare_run(run: Run, analysis: Analysis, strategy: strategies.Strategy, atlas: atlases.Atlas,
@@ -202,7 +202,8 @@ def process_participant(job, writer) -> None:
             _process_run(item, context, fit=pending, contrasts=group.contrasts)
         if pending:
             outputs.write_task(context, group)
-    outputs.write_report(context, job.participant, prepared, groups)
+    if job.reports:
+        outputs.write_report(context, job.participant, prepared, groups)
 
 
 def _process_run(item: PreparedRun, context: outputs.Context, *, fit: bool,

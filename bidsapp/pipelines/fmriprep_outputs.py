@@ -21,6 +21,7 @@ from bidsapp import __version__, connectivity, denoise, glm
 from bidsapp import seeds as spheres
 from bidsapp.atlas import Atlas
 from bidsapp.config import Analysis, Contrast, Seed
+from bidsapp.relmat import relmat_text
 from bidsapp.strategies import Strategy
 from bidsapp.writer import DerivativesWriter
 
@@ -132,6 +133,8 @@ def _write(context: Context, kind: str, path: Path, data, sidecar: dict, paramet
         return
     if kind == "table":
         writer.write_table(path, data, sidecar, parameters=parameters, sources=sources)
+    elif kind == "text":
+        writer.write_text(path, data, sidecar, parameters=parameters, sources=sources)
     else:
         writer.write_image(path, data, sidecar, parameters=parameters, sources=sources)
     context.written.append(path)
@@ -175,15 +178,16 @@ def write_parcel_outputs(context: Context, item, cleaned: np.ndarray, wanted: di
                 table = connectivity.network_means(z, atlas.networks)
                 sidecar = {**sidecar, "Description": "Mean Fisher z over pairs of distinct parcels within and "
                                                      "between networks (n/a pairs left out)"}
-                _write(context, "table", wanted["relmat:networks"], table.reset_index(), sidecar,
+                _write(context, "text", wanted["relmat:networks"],
+                       relmat_text(table.to_numpy(), table.index, index_column="network"), sidecar,
                        run_parameters(context, item, "relmat:networks"), sources)
 
 
 def _write_matrix(context, wanted, role, matrix, names, sidecar, item, sources) -> None:
+    """A parcel x parcel matrix in the :mod:`bidsapp.relmat` layout."""
     if role in wanted:
-        table = pd.DataFrame(matrix, columns=names)
-        table.insert(0, "node", names)
-        _write(context, "table", wanted[role], table, sidecar, run_parameters(context, item, role), sources)
+        _write(context, "text", wanted[role], relmat_text(matrix, names), sidecar,
+               run_parameters(context, item, role), sources)
 
 
 def _volume(values: np.ndarray, mask: np.ndarray, affine: np.ndarray):

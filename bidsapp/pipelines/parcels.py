@@ -67,7 +67,7 @@ def planned_outputs(job, writer: DerivativesWriter) -> list[Path]:
     paths = [output.path for plan in rest for output in plan.outputs.values()]
     for plan in tasks:
         paths += [output.path for name in plan.statmaps for output in (plan.statmaps[name], plan.averages[name])]
-    return paths + [report_path(job, writer)]
+    return paths + ([report_path(job, writer)] if job.reports else [])
 
 
 def process_participant(job, writer: DerivativesWriter) -> None:

@@ -98,8 +98,8 @@ def group_design(table: pd.DataFrame, test: GroupTest, *, group_column: str | No
         if condition_column in table.columns and table[condition_column].nunique() > 1:
             if group_column:
                 raise UsageError(f"--group-column {group_column!r}: with several conditions per participant "
-                                 "--group-test anova is a repeated-measures ANOVA; use --group-model for mixed "
-                                 "between x within designs")
+                                 "--group-test anova is a repeated-measures ANOVA; mixed "
+                                 "between x within designs are not supported yet")
             return _within(table, test, subject_column, condition_column, covariates)
         return _between(table, test, subject_column, _need_group_column(table, test, group_column), covariates)
     raise UsageError(f"--group-test {test!r}: use one of onesample, twosample, paired, anova")
