@@ -20,7 +20,8 @@ install: $(VENV)/.installed
 demo: install
 	rm -rf $(DEMO_DIR)
 	$(BIN)/python -m bidsapp.demo $(DEMO_DIR)/data
-	$(BIN)/bidsapp $(DEMO_DIR)/data/bids $(DEMO_DIR)/results/fmriprep participant -w $(DEMO_DIR)/work
+	$(BIN)/bidsapp $(DEMO_DIR)/data/bids $(DEMO_DIR)/results/fmriprep participant -w $(DEMO_DIR)/work \
+		--atlas $(DEMO_DIR)/data/atlas/atlas-DemoNetworks_dseg.nii.gz --seeds PCC=0,-52,26
 	$(BIN)/bidsapp $(DEMO_DIR)/data/bids $(DEMO_DIR)/results/fmriprep group -w $(DEMO_DIR)/work \
 		--group-test twosample --group-column group --correction fdr fwe --n-perm 1000
 	$(BIN)/bidsapp $(DEMO_DIR)/data/hcp $(DEMO_DIR)/results/hcp participant -w $(DEMO_DIR)/work

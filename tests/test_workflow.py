@@ -118,3 +118,17 @@ def test_output_dir_of_another_pipeline_exit_2(demo, tmp_path, capsys):
     assert main([str(demo.hcp_dir), str(out), "participant"]) == 2
     assert "dataset_description.json" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["dataset_description.json"]  # not even a log written
+
+
+def test_planted_default_mode_group_difference_found(demo, tmp_path):
+    """Seed 001's analysis: within-network connectivity of the planted nodes compared between groups."""
+    out, work = tmp_path / "out", tmp_path / "work"
+    common = ["--task", "rest", "-w", str(work), "--skip-bids-validation"]
+    assert main([str(demo.bids_dir), str(out), "participant", "--atlas", str(demo.network_atlas), "--nprocs", "2",
+                 *common]) == 0
+    assert main([str(demo.bids_dir), str(out), "group", "--group-test", "twosample", "--group-column", "group",
+                 "--correction", "fdr", *common]) == 0
+    table = pd.read_csv(next((out / "group").glob("task-rest_*_desc-networksControlMinusPatient_networks.tsv")),
+                        sep="\t").set_index(["node_a", "node_b"])
+    assert table.loc[("default_mode", "default_mode"), "t"] > 0
+    assert table["survives_fdr"].to_dict() == {pair: pair == ("default_mode", "default_mode") for pair in table.index}

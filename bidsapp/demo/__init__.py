@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import truth
+from .atlas import write_network_atlas
 from .fmriprep import derivative_paths, write_fmriprep_dataset
 from .hcp import hcp_bids_stem, write_hcp_bids_dataset, write_hcp_course_dataset, write_hcp_datasets
 
@@ -55,6 +56,9 @@ class DemoDataset:
         HCP course layout (``root/hcp``).
     hcp_bids_dir : Path
         BIDS-style parcellated HCP data (``root/hcp_bids``).
+    network_atlas : Path
+        Label atlas of the planted network nodes with a network column
+        (``root/atlas/atlas-DemoNetworks_dseg.nii.gz``).
     """
 
     root: Path
@@ -62,6 +66,7 @@ class DemoDataset:
     fmriprep_dir: Path
     hcp_dir: Path
     hcp_bids_dir: Path
+    network_atlas: Path
 
 
 def make_demo(root, n_participants: int = 8, seed: int = 0) -> DemoDataset:
@@ -98,4 +103,5 @@ def make_demo(root, n_participants: int = 8, seed: int = 0) -> DemoDataset:
         fmriprep_dir=fmriprep_dir,
         hcp_dir=hcp_dir,
         hcp_bids_dir=hcp_bids_dir,
+        network_atlas=write_network_atlas(root / "atlas"),
     )

@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     print(f"fmriprep_dir: {demo.fmriprep_dir}")
     print(f"hcp_dir:      {demo.hcp_dir}")
     print(f"hcp_bids_dir: {demo.hcp_bids_dir}")
+    print(f"network_atlas: {demo.network_atlas}")
     return 0
 
 
