@@ -1,4 +1,4 @@
-"""Peak, cluster and parcel tables with atlas labels.
+"""Peak and cluster tables with atlas labels.
 
 ``cluster_table`` and ``peak_table`` give the tables atlasreader 0.3.2's
 ``get_statmap_info`` gives (Notter et al., 2019, JOSS 4(34):1257): the same
@@ -16,10 +16,6 @@ the local maxima of ``|value|`` (3x3x3 neighbourhood), strongest first, each at
 least ``min_distance`` mm from the stronger ones kept (atlasreader issue #23;
 atlasreader 0.3.2's own ``min_distance`` path returns one centroid per cluster,
 which is not reproduced).
-
-``parcel_table`` ranks parcel results by absolute value with each parcel's
-hemisphere and network (e.g. Glasser et al., 2016 names with Ji et al., 2019
-networks, ``bidsapp/data/glasser360.tsv``).
 """
 
 from __future__ import annotations
@@ -38,7 +34,6 @@ from scipy import ndimage
 from scipy.stats import scoreatpercentile
 
 from bidsapp.atlas_labels import Atlas, atlas_voxels, ijk_to_xyz, load_atlas, point_label, region_shares, sample_atlas
-from bidsapp.errors import MissingInputError
 
 DEFAULT_ATLASES = ("aal", "desikan_killiany", "harvard_oxford")
 CLUSTER_COLUMNS = ("cluster_id", "peak_x", "peak_y", "peak_z", "cluster_mean", "volume_mm")
@@ -163,48 +158,6 @@ def statmap_tables(stat_img, *, voxel_thresh: float, cluster_extent: int,
     for atlas in loaded:
         cluster_frame[atlas.name], peak_frame[atlas.name] = _atlas_labels(atlas, clusters, affine, prob_thresh)
     return cluster_frame, peak_frame
-
-
-def parcel_table(values: pd.Series, labels: pd.DataFrame, *, top: int | None = None) -> pd.DataFrame:
-    """Parcel results with their hemisphere and network, ranked by absolute value.
-
-    Parameters
-    ----------
-    values : pandas.Series
-        One value per parcel (a contrast, t or z), indexed by parcel name.
-    labels : pandas.DataFrame
-        Columns ``name``, ``hemisphere``, ``network``, one row per parcel
-        (e.g. ``bidsapp/data/glasser360.tsv``).
-    top : int, optional
-        Keep only the ``top`` largest ``|value|``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``rank`` (1 = largest ``|value|``; NaN last; ties keep the
-        order of ``values``), ``name``, ``hemisphere``, ``network`` and the
-        value (named after ``values.name``, else ``value``).
-
-    Raises
-    ------
-    MissingInputError
-        If ``labels`` lacks a column or a parcel of ``values``.
-    """
-    absent = [column for column in PARCEL_LABEL_COLUMNS if column not in labels.columns]
-    if absent:
-        raise MissingInputError(f"parcel labels lack column(s) {', '.join(absent)}")
-    unlabelled = pd.Index(values.index).difference(labels["name"])
-    if len(unlabelled):
-        examples = ", ".join(map(str, unlabelled[:5]))
-        raise MissingInputError(f"{len(unlabelled)} parcel(s) have no label in the label table, e.g. {examples}")
-    value_name = values.name if values.name is not None else "value"
-    table = labels.drop_duplicates("name").set_index("name").loc[values.index, list(PARCEL_LABEL_COLUMNS[1:])]
-    table = table.reset_index(names="name")
-    table[value_name] = values.to_numpy()
-    order = np.argsort(-np.abs(values.to_numpy(dtype=float)), kind="stable")
-    table = table.iloc[order[:top]].reset_index(drop=True)
-    table.insert(0, "rank", np.arange(1, len(table) + 1))
-    return table
 
 
 def _check_parameters(direction, cluster_extent, prob_thresh, min_distance) -> None:

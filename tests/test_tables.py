@@ -23,8 +23,8 @@ import pytest
 
 import bidsapp
 from bidsapp.atlas_labels import available_atlases
-from bidsapp.errors import MissingInputError, UsageError
-from bidsapp.tables import cluster_table, parcel_table, peak_table, statmap_tables
+from bidsapp.errors import UsageError
+from bidsapp.tables import cluster_table, peak_table, statmap_tables
 
 NILEARN_DATA = Path(importlib.util.find_spec("nilearn").submodule_search_locations[0]) / "datasets" / "data"
 IMAGE_10426 = NILEARN_DATA / "image_10426.nii.gz"
@@ -261,18 +261,3 @@ def test_packaged_atlases_are_atlasreaders():
                                         "talairach_gyrus"}
 
 
-def test_parcel_table_ranks_glasser_parcels_by_absolute_value():
-    labels = pd.read_csv(GLASSER, sep="\t")
-    values = pd.Series({"L_V1": 1.5, "R_MST": -3.0, "R_V1": 0.2, "L_FEF": np.nan, "R_V2": 3.0}, name="t")
-    table = parcel_table(values, labels)
-    assert table.columns.tolist() == ["rank", "name", "hemisphere", "network", "t"]
-    assert table["name"].tolist() == ["R_MST", "R_V2", "L_V1", "R_V1", "L_FEF"]
-    assert table["rank"].tolist() == [1, 2, 3, 4, 5]
-    expected = labels.set_index("name").loc[table["name"], ["hemisphere", "network"]]
-    assert table[["hemisphere", "network"]].to_numpy().tolist() == expected.to_numpy().tolist()
-    assert parcel_table(values.rename(None), labels, top=2)[["name", "value"]].to_numpy().tolist() == [
-        ["R_MST", -3.0], ["R_V2", 3.0]]
-    with pytest.raises(MissingInputError, match="no label"):
-        parcel_table(pd.Series({"L_nowhere": 1.0}), labels)
-    with pytest.raises(MissingInputError, match="network"):
-        parcel_table(values, labels.drop(columns="network"))
