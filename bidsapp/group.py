@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from bidsapp import __version__
-from bidsapp.config import Config
+from bidsapp.config import Config, Selection
 from bidsapp.discovery import Inventory
 from bidsapp.errors import NoDataError, UsageError
 from bidsapp.group_inputs import GroupInput, find_group_inputs, within_participant_inputs
@@ -41,7 +41,8 @@ def run_group_level(inventory: Inventory, writer: DerivativesWriter, config: Con
     writer.ensure_dataset_description()
     table, missing = _run_summaries(inventory, writer)
     participants = _participants_table(inventory)
-    inputs = find_group_inputs(writer.output_dir, inventory.participants)
+    inputs = [item for item in find_group_inputs(writer.output_dir, inventory.participants)
+              if _selected(item, config.selection)]
     if config.group.test == "paired" or (config.group.test == "anova" and not config.group.group_column):
         analyses = [analyse_within(shared, conditions, participants, writer, config)
                     for shared, conditions in progress(within_participant_inputs(inputs), "analyses")]
@@ -76,7 +77,9 @@ def analyse(group_input: GroupInput, participants: pd.DataFrame, writer: Derivat
     design = group_design(rows.reset_index(drop=True), settings.test, group_column=settings.group_column,
                           covariates=settings.covariates)
     files = [group_input.files[label.removeprefix("sub-")] for label in rows["participant_id"]]
-    context = {"design": design, "sources": [str(f) for f in files], "left_out": left_out, "settings": settings}
+    groups = rows[settings.group_column].astype(str).tolist() if settings.group_column else None
+    context = {"design": design, "sources": [str(f) for f in files], "left_out": left_out, "settings": settings,
+               "groups": groups}
     LOGGER.info("%s: %s test over %d participants", group_input.name, settings.test, len(files))
     if group_input.kind == "voxels":
         return voxel_analysis(group_input, files, writer, context)
@@ -102,13 +105,22 @@ def analyse_within(shared: GroupInput, conditions: dict[str, GroupInput], partic
     files = [conditions[row.condition].files[row.participant_id.removeprefix("sub-")]
              for row in rows.itertuples()]
     design = group_design(rows, settings.test, covariates=settings.covariates)
-    context = {"design": design, "sources": [str(f) for f in files], "left_out": left_out, "settings": settings}
+    context = {"design": design, "sources": [str(f) for f in files], "left_out": left_out, "settings": settings,
+               "groups": rows["condition"].astype(str).tolist()}
     LOGGER.info("%s: %s over %d participants x %d conditions (%s)", shared.name, settings.test, len(labels),
                 len(conditions), ", ".join(conditions))
     group_input = GroupInput(shared.kind, shared.entities, dict(zip(map(str, range(len(files))), files)))
     if shared.kind == "voxels":
         return voxel_analysis(group_input, files, writer, context)
     return feature_analysis(group_input, files, writer, context)
+
+
+def _selected(group_input: GroupInput, selection: Selection) -> bool:
+    """Whether an analysis belongs to the selected tasks and sessions."""
+    entities = group_input.entities
+    return ((selection.tasks is None or entities.get("task") in selection.tasks)
+            and (selection.session_labels is None or entities.get("ses", "") in selection.session_labels
+                 or "ses" not in entities))
 
 
 def _run_summaries(inventory: Inventory, writer: DerivativesWriter) -> tuple[pd.DataFrame, list[Path]]:

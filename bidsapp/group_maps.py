@@ -116,7 +116,7 @@ def feature_analysis(group_input: GroupInput, files: list[Path], writer: Derivat
                           "surviving": summary(inference), "table": table, "path": path})
     return {"kind": group_input.kind, "name": group_input.name, "n": len(files), "design": context["design"],
             "left_out": context["left_out"], "contrasts": contrasts, "mean": np.nanmean(data, axis=0),
-            "labels": labels}
+            "labels": labels, "data": data, "groups": context.get("groups")}
 
 
 def _features(kind: str, files: list[Path]) -> tuple[pd.DataFrame, list[np.ndarray]]:

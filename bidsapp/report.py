@@ -52,10 +52,12 @@ def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: l
     participants = table["participant_id"].nunique()
     sections = [("Inputs", _list(str(root) for root in inventory.roots))]
     if settings is not None:
+        permutations = (f"; {settings.n_perm} permutations (seed {settings.random_seed})"
+                        if {"fwe", "cluster", "tfce"} & set(settings.corrections) else "")
+        clusters = f", cluster-forming p {settings.height_threshold}" if "cluster" in settings.corrections else ""
         sections.append(("Group model", f"<p>{html.escape(settings.test)} test; corrections "
-                         f"{html.escape(', '.join(settings.corrections))} at alpha {settings.alpha}; "
-                         f"{settings.n_perm} permutations (seed {settings.random_seed}), cluster-forming p "
-                         f"{settings.height_threshold}.</p>"
+                         f"{html.escape(', '.join(settings.corrections))} at alpha {settings.alpha}"
+                         f"{permutations}{clusters}.</p>"
                          + (design_figure(analyses[0]["design"]) if analyses else "<p>No group analyses: "
                             "the participant level wrote no contrasts or connectivity.</p>")))
     sections += [analysis_section(analysis) for analysis in analyses]

@@ -57,7 +57,29 @@ def analysis_section(analysis: dict) -> tuple[str, str]:
                 parts.append(_network_bars(table, contrast["name"]))
     if analysis["kind"] in ("edges", "networks"):
         parts.append(_mean_matrix(analysis))
+    if analysis["kind"] == "networks" and analysis["groups"]:
+        parts.append(_network_comparison(analysis))
     return analysis["name"], "".join(parts)
+
+
+def _network_comparison(analysis: dict) -> str:
+    """Within-network connectivity of each participant (or condition), one panel per network, by group."""
+    import matplotlib.pyplot as plt
+
+    labels, data, groups = analysis["labels"], analysis["data"], np.asarray(analysis["groups"])
+    within = np.flatnonzero((labels["node_a"] == labels["node_b"]).to_numpy())
+    levels = sorted(set(groups))
+    fig, axes = plt.subplots(1, len(within), figsize=(2.2 * len(within) + 1, 3), squeeze=False, sharey=True)
+    for axis, column in zip(axes[0], within):
+        values = [data[groups == level, column] for level in levels]
+        axis.boxplot(values, showfliers=False)
+        for position, points in enumerate(values, start=1):
+            axis.plot(np.full(len(points), position) + np.linspace(-0.08, 0.08, len(points)), points, "o", ms=4,
+                      alpha=0.7)
+        axis.set_xticks(range(1, len(levels) + 1), levels, fontsize=8)
+        axis.set_title(str(labels["node_a"].iloc[column]), fontsize=9)
+    axes[0][0].set_ylabel("within-network mean Fisher z")
+    return figure(fig, "within-network connectivity by group")
 
 
 def _glass_brains(contrast: dict) -> str:
