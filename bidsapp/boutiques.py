@@ -22,7 +22,7 @@ ERROR_CODES = (
     (18, "The selection (labels, filters, space) matched no data"),
     (66, "An input file is missing, unreadable or inconsistent"),
 )
-_FILE_OPTIONS = {"derivatives", "bids_filter_file", "config"}
+_FILE_OPTIONS = {"derivatives", "bids_filter_file", "config", "group_model"}
 _SKIPPED = {"help", "version"}
 
 

@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "measures over single-condition contrasts (or sessions)")
     group.add_argument("--group-column", metavar="COL", help="participants.tsv column defining the groups")
     group.add_argument("--covariates", nargs="+", metavar="COL", help="participants.tsv columns added to the design")
+    group.add_argument("--group-model", metavar="FILE",
+                       help="YAML/JSON design columns and contrasts over participants.tsv (replaces --group-test)")
     group.add_argument("--correction", nargs="+", default=["fdr"], metavar="METHOD",
                        help="fdr, bonferroni (parametric); fwe, cluster, tfce (permutation)")
     group.add_argument("--alpha", type=float, default=0.05, help="error rate")

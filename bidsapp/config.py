@@ -188,6 +188,9 @@ class GroupAnalysis:
     covariates : tuple of str
         Columns of participants.tsv added to the design (numeric centred,
         categorical dummy-coded).
+    model : dict, optional
+        A ``--group-model`` file's design columns and contrasts
+        (:mod:`bidsapp.stats.model_file`); it replaces ``test``'s design.
     corrections : tuple of str
         Any of ``fdr``, ``bonferroni`` (parametric), ``fwe`` (voxel-level max-T),
         ``cluster`` (cluster-extent and cluster-mass FWE), ``tfce`` (permutation).
@@ -206,6 +209,7 @@ class GroupAnalysis:
     test: Literal["onesample", "twosample", "paired", "anova"] = "onesample"
     group_column: str | None = None
     covariates: tuple[str, ...] = ()
+    model: Mapping[str, Any] | None = None
     corrections: tuple[str, ...] = ("fdr",)
     alpha: float = 0.05
     height_threshold: float = 0.001
@@ -497,7 +501,15 @@ def _group(values: Mapping[str, Any], problems: list) -> GroupAnalysis:
     test = values.get("group_test") or "onesample"
     if test not in GROUP_TESTS:
         problems.append(UsageError(f"--group-test {test!r}: use one of {', '.join(GROUP_TESTS)}"))
-    if test == "twosample" and not values.get("group_column"):
+    model = None
+    if values.get("group_model"):
+        try:
+            from bidsapp.stats.model_file import load_group_model
+
+            model = MappingProxyType(load_group_model(Path(values["group_model"])))
+        except BidsAppError as error:
+            problems.append(error)
+    if test == "twosample" and not values.get("group_column") and model is None:
         problems.append(UsageError(f"--group-test {test} needs --group-column COL (a column of participants.tsv)"))
     corrections = tuple(dict.fromkeys(_as_list(values.get("correction")))) or ("fdr",)
     for correction in corrections:
@@ -512,6 +524,7 @@ def _group(values: Mapping[str, Any], problems: list) -> GroupAnalysis:
         test=test,
         group_column=values.get("group_column"),
         covariates=tuple(_as_list(values.get("covariates"))),
+        model=model,
         corrections=corrections,
         alpha=alpha or 0.05,
         height_threshold=height or 0.001,

@@ -25,6 +25,7 @@ from bidsapp.participant import summary_path
 from bidsapp.progress import progress
 from bidsapp.report import render_group_report
 from bidsapp.stats.design import group_design
+from bidsapp.stats.model_file import model_design
 from bidsapp.writer import DerivativesWriter
 
 LOGGER = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ def run_group_level(inventory: Inventory, writer: DerivativesWriter, config: Con
     participants = _participants_table(inventory)
     inputs = [item for item in find_group_inputs(writer.output_dir, inventory.participants)
               if _selected(item, config.selection)]
-    if config.group.test == "paired" or (config.group.test == "anova" and not config.group.group_column):
+    within = config.group.test == "paired" or (config.group.test == "anova" and not config.group.group_column)
+    if within and config.group.model is None:
         analyses = [analyse_within(shared, conditions, participants, writer, config)
                     for shared, conditions in progress(within_participant_inputs(inputs), "analyses")]
     else:
@@ -59,7 +61,8 @@ def run_group_level(inventory: Inventory, writer: DerivativesWriter, config: Con
         html = render_group_report(table, inventory=inventory, missing=missing, version=__version__,
                                    analyses=analyses, settings=config.group)
         writer.write_text(outputs["report"], html, {"Description": "Group-level HTML report."},
-                          parameters={**parameters, "group": config.group.__dict__},
+                          parameters={**parameters, "group": {**config.group.__dict__, "model": (
+                              dict(config.group.model) if config.group.model else None)}},
                           sources=[str(outputs["summary"])])
     LOGGER.info("Group level done: %d analyses of %d participants", len(analyses),
                 table["participant_id"].nunique())
@@ -74,8 +77,11 @@ def analyse(group_input: GroupInput, participants: pd.DataFrame, writer: Derivat
         LOGGER.warning("%s: left out, participant-level output missing for sub-%s", group_input.name,
                        ", sub-".join(left_out))
     rows = participants[participants["participant_id"].str.removeprefix("sub-").isin(group_input.files)]
-    design = group_design(rows.reset_index(drop=True), settings.test, group_column=settings.group_column,
-                          covariates=settings.covariates)
+    if settings.model is not None:
+        design = model_design(rows.reset_index(drop=True), dict(settings.model))
+    else:
+        design = group_design(rows.reset_index(drop=True), settings.test, group_column=settings.group_column,
+                              covariates=settings.covariates)
     files = [group_input.files[label.removeprefix("sub-")] for label in rows["participant_id"]]
     groups = rows[settings.group_column].astype(str).tolist() if settings.group_column else None
     context = {"design": design, "sources": [str(f) for f in files], "left_out": left_out, "settings": settings,

@@ -158,13 +158,14 @@ def _sidecar(group_input: GroupInput, inference: ContrastInference, context: dic
     design, settings = context["design"], context["settings"]
     contrast = np.asarray(design.contrasts[inference.name])
     permutation = inference.permutation.metadata() if inference.permutation is not None else None
-    parameters = {"bidsapp": __version__, "test": settings.test, "group_column": settings.group_column,
+    parameters = {"bidsapp": __version__, "test": design.test, "group_column": settings.group_column,
                   "covariates": list(settings.covariates), "contrast": inference.name,
+                  "model": dict(settings.model) if settings.model else None,
                   "contrast_weights": contrast.tolist(), "design_columns": list(design.matrix.columns),
                   "corrections": list(settings.corrections), "alpha": settings.alpha,
                   "height_threshold": settings.height_threshold, "cluster_extent": settings.cluster_extent,
                   "n_perm": settings.n_perm, "random_seed": settings.random_seed}
-    sidecar = {"Description": f"Group {settings.test} test, contrast {inference.name}, of {group_input.name}",
+    sidecar = {"Description": f"Group {design.test} test, contrast {inference.name}, of {group_input.name}",
                "Statistic": inference.result.stat_type, "DegreesOfFreedom": list(inference.result.df),
                "Alternative": inference.result.alternative, "Participants": len(context["sources"]),
                "LeftOut": context["left_out"], "Permutation": permutation}

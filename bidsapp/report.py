@@ -55,7 +55,8 @@ def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: l
         permutations = (f"; {settings.n_perm} permutations (seed {settings.random_seed})"
                         if {"fwe", "cluster", "tfce"} & set(settings.corrections) else "")
         clusters = f", cluster-forming p {settings.height_threshold}" if "cluster" in settings.corrections else ""
-        sections.append(("Group model", f"<p>{html.escape(settings.test)} test; corrections "
+        test = f"group model {settings.model['path']}" if settings.model else f"{settings.test} test"
+        sections.append(("Group model", f"<p>{html.escape(test)}; corrections "
                          f"{html.escape(', '.join(settings.corrections))} at alpha {settings.alpha}"
                          f"{permutations}{clusters}.</p>"
                          + (design_figure(analyses[0]["design"]) if analyses else "<p>No group analyses: "

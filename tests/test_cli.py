@@ -149,7 +149,7 @@ def test_parser_has_no_option_without_destination():
                      "skip_bids_validation", "dry_run", "verbose", "help", "version",
                      "denoise_strategy", "dummy_scans", "high_pass", "low_pass", "fd_threshold", "smoothing_fwhm",
                      "atlas", "connectivity", "seeds", "seed_radius", "contrast", "hrf_model", "noise_model",
-                     "group_test", "group_column", "covariates", "correction", "alpha",
+                     "group_test", "group_column", "covariates", "group_model", "correction", "alpha",
                      "height_threshold", "cluster_extent", "n_perm", "random_seed", "no_reports"}
     assert {action.dest for action in parser._actions if action.option_strings} == config_fields
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import error_lines
@@ -102,3 +103,38 @@ def test_missing_group_column_and_too_few_permutations(hcp_participant, capsys):
     assert "diagnosis" in error_lines(capsys.readouterr().err)[0]
     assert group(bids_dir, out, "--correction", "fwe", "--n-perm", "5", "--alpha", "0.01") in (2, 18)
     assert "--n-perm" in " ".join(error_lines(capsys.readouterr().err))
+
+
+def test_group_model_file_matches_statsmodels_ols(hcp_participant, tmp_path):
+    import statsmodels.api as sm
+
+    bids_dir, out = hcp_participant
+    model = tmp_path / "model.yml"
+    model.write_text("columns: [intercept, {group: patient}, age]\n"
+                     "contrasts:\n  patientEffect: {groupPatient: 1}\n  ageEffect: {age: 1}\n"
+                     "  anyEffect: [{groupPatient: 1}, {age: 1}]\n")
+    assert group(bids_dir, out, "--group-model", str(model), "--correction", "fdr") == 0
+    table = pd.read_csv(out / "group" / "task-motor_space-fsLR_seg-Glasser_contrast-lfMinusRf_desc-patientEffect_statmap.tsv",
+                        sep="\t")
+    effects = participant_values(out, "*_contrast-lfMinusRf_statmap.tsv", "effect")
+    participants = pd.read_csv(bids_dir / "participants.tsv", sep="\t").set_index("participant_id").loc[effects.columns]
+    design = sm.add_constant(pd.DataFrame({"patient": (participants["group"] == "patient").astype(float),
+                                           "age": participants["age"] - participants["age"].mean()}))
+    for parcel in (0, 100, 250):
+        fit = sm.OLS(effects.iloc[parcel].to_numpy(), design.to_numpy()).fit()
+        assert table["t"].iloc[parcel] == pytest.approx(fit.tvalues[1], rel=1e-8)
+    f_table = pd.read_csv(next((out / "group").glob("task-motor_*_contrast-lfMinusRf_desc-anyEffect_statmap.tsv")),
+                          sep="\t")
+    fit = sm.OLS(effects.iloc[0].to_numpy(), design.to_numpy()).fit()
+    assert f_table["F"].iloc[0] == pytest.approx(float(fit.f_test(np.eye(3)[1:]).fvalue), rel=1e-8)
+
+
+def test_group_model_errors(hcp_participant, tmp_path, capsys):
+    bids_dir, out = hcp_participant
+    model = tmp_path / "model.yml"
+    model.write_text("columns: [intercept, weight]\ncontrasts:\n  w: {weight: 1}\n")
+    assert group(bids_dir, out, "--group-model", str(model)) == 2
+    assert "no column 'weight'" in error_lines(capsys.readouterr().err)[0]
+    model.write_text("columns: [intercept]\n")
+    assert group(bids_dir, out, "--group-model", str(model)) == 2
+    assert "'contrasts'" in error_lines(capsys.readouterr().err)[0]
