@@ -75,9 +75,20 @@ class Atlas:
     citation: str = ""
 
     def record(self) -> dict:
-        """What a sidecar says about the atlas."""
+        """What a sidecar says about the atlas, with each parcel's centroid in mm (``NodeCoordinates``)."""
         return {"Name": self.label, "Space": self.space, "Files": [str(p) for p in self.files],
-                "Description": self.description, "Citation": self.citation, "NumberOfParcels": len(self.names)}
+                "Description": self.description, "Citation": self.citation, "NumberOfParcels": len(self.names),
+                "NodeCoordinates": np.round(parcel_centroids(self), 2).tolist()}
+
+
+def parcel_centroids(atlas: Atlas) -> np.ndarray:
+    """Centre of mass of each parcel in world coordinates (mm), in table order; NaN for absent parcels."""
+    from scipy import ndimage
+
+    labels = np.asarray(atlas.image.dataobj).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centres = np.asarray(ndimage.center_of_mass(labels > 0, labels, list(atlas.indices)), dtype=float)
+    return centres @ atlas.image.affine[:3, :3].T + atlas.image.affine[:3, 3]
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,20 @@ def feature_analysis(group_input: GroupInput, files: list[Path], writer: Derivat
                           "surviving": summary(inference), "table": table, "path": path})
     return {"kind": group_input.kind, "name": group_input.name, "n": len(files), "design": context["design"],
             "left_out": context["left_out"], "contrasts": contrasts, "mean": np.nanmean(data, axis=0),
-            "labels": labels, "data": data, "groups": context.get("groups")}
+            "labels": labels, "data": data, "groups": context.get("groups"), "coordinates": _coordinates(files[0])}
+
+
+def _coordinates(path: Path) -> np.ndarray | None:
+    """Parcel centroids (mm) recorded in a participant-level sidecar's ``Atlas.NodeCoordinates``, if any."""
+    import json
+
+    sidecar = path.with_name(path.name.split(".")[0] + ".json")
+    try:
+        atlas = json.loads(sidecar.read_text()).get("Atlas")
+    except (OSError, ValueError):
+        return None
+    coordinates = atlas.get("NodeCoordinates") if isinstance(atlas, dict) else None
+    return np.asarray(coordinates, dtype=float) if coordinates else None
 
 
 def _features(kind: str, files: list[Path]) -> tuple[pd.DataFrame, list[np.ndarray]]:

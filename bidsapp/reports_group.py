@@ -57,6 +57,8 @@ def analysis_section(analysis: dict) -> tuple[str, str]:
                 parts.append(_network_bars(table, contrast["name"]))
     if analysis["kind"] in ("edges", "networks"):
         parts.append(_mean_matrix(analysis))
+    if analysis["kind"] == "edges" and analysis["coordinates"] is not None:
+        parts.append(_connectome(analysis))
     if analysis["kind"] == "networks" and analysis["groups"]:
         parts.append(_network_comparison(analysis))
     return analysis["name"], "".join(parts)
@@ -107,15 +109,39 @@ def _network_bars(table: pd.DataFrame, name: str) -> str:
     return figure(fig, "network by hemisphere bars")
 
 
-def _mean_matrix(analysis: dict) -> str:
-    import matplotlib.pyplot as plt
-
+def _square(analysis: dict) -> tuple[list[str], np.ndarray]:
+    """The group-mean values as a symmetric node x node matrix (node order of first appearance)."""
     labels = analysis["labels"]
     nodes = list(dict.fromkeys([*labels["node_a"], *labels["node_b"]]))
     index = {node: i for i, node in enumerate(nodes)}
     matrix = np.full((len(nodes), len(nodes)), np.nan)
     for (a, b), value in zip(labels[["node_a", "node_b"]].itertuples(index=False), analysis["mean"]):
         matrix[index[a], index[b]] = matrix[index[b], index[a]] = value
+    return nodes, matrix
+
+
+def _connectome(analysis: dict) -> str:
+    """The strongest group-mean edges (at most 100) on a glass brain, at the parcel centroids."""
+    from nilearn import plotting
+
+    nodes, matrix = _square(analysis)
+    coordinates = analysis["coordinates"]
+    if len(coordinates) != len(nodes):
+        return ""
+    keep = np.isfinite(coordinates).all(axis=1)
+    shown = np.nan_to_num(matrix[np.ix_(keep, keep)])
+    np.fill_diagonal(shown, 0)
+    n_edges = len(shown) * (len(shown) - 1) // 2
+    kept = min(100, n_edges)
+    display = plotting.plot_connectome(shown, coordinates[keep], edge_threshold=f"{100 * (1 - kept / n_edges):.4f}%",
+                                       node_size=6, title=f"strongest {kept} group-mean edges")
+    return figure(display.frame_axes.figure, "connectome of the strongest edges")
+
+
+def _mean_matrix(analysis: dict) -> str:
+    import matplotlib.pyplot as plt
+
+    nodes, matrix = _square(analysis)
     fig, axis = plt.subplots(figsize=(5, 4.5))
     limit = np.nanmax(np.abs(matrix)) if np.isfinite(matrix).any() else 1
     image = axis.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
