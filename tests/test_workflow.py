@@ -53,6 +53,7 @@ def test_demo_participant_and_group(demo, demo_results):
     assert (group["n_high_motion"] > 0).any()
     report = (out / "fmriprep" / "group" / "desc-summary_report.html").read_text()
     assert "sub-08" in report and "<table>" in report
+    assert "connectome of the strongest edges" in report and "design matrix and contrasts" in report
     hcp_group = pd.read_csv(out / "hcp" / "group" / "desc-summary_qc.tsv", sep="\t")
     assert (hcp_group["n_parcels"] == 360).all() and (hcp_group["n_flat_parcels"] == 0).all()
 
