@@ -40,8 +40,8 @@ def group_outputs(writer: DerivativesWriter) -> dict[str, Path]:
 def run_group_level(inventory: Inventory, writer: DerivativesWriter, config: Config) -> Path:
     """Write the group summary, every group analysis and the report; return the report's (or summary's) path."""
     writer.ensure_dataset_description()
-    table, missing = _run_summaries(inventory, writer)
     participants = _participants_table(inventory)
+    table, found, missing = _run_summaries(inventory, writer, participants)
     inputs = [item for item in find_group_inputs(writer.output_dir, inventory.participants)
               if _selected(item, config.selection)]
     within = config.group.test == "paired" or (config.group.test == "anova" and not config.group.group_column)
@@ -55,8 +55,7 @@ def run_group_level(inventory: Inventory, writer: DerivativesWriter, config: Con
     parameters = {"bidsapp": __version__, "runs": sorted(table["run"]), "left_out": [str(p) for p in missing]}
     writer.write_table(outputs["summary"], table, {"Description": "One row per run: participant-level summaries "
                                                    "joined with participants.tsv."},
-                       parameters=parameters, sources=[str(summary_path(writer, r)) for r in inventory.runs
-                                                       if summary_path(writer, r).is_file()])
+                       parameters=parameters, sources=[str(path) for path in found])
     if config.execution.reports:
         html = render_group_report(table, inventory=inventory, missing=missing, version=__version__,
                                    analyses=analyses, settings=config.group)
@@ -129,14 +128,16 @@ def _selected(group_input: GroupInput, selection: Selection) -> bool:
                  or "ses" not in entities))
 
 
-def _run_summaries(inventory: Inventory, writer: DerivativesWriter) -> tuple[pd.DataFrame, list[Path]]:
-    """Every run's participant-level summary as one table; the missing ones listed."""
-    summaries, missing = [], []
+def _run_summaries(inventory: Inventory, writer: DerivativesWriter, participants: pd.DataFrame
+                   ) -> tuple[pd.DataFrame, list[Path], list[Path]]:
+    """Every run's participant-level summary joined with ``participants``; the files read and the missing ones."""
+    summaries, found, missing = [], [], []
     for run in inventory.runs:
         path = summary_path(writer, run)
         if not path.is_file():
             missing.append(path)
             continue
+        found.append(path)
         row = pd.read_csv(path, sep="\t", na_values=["n/a"]).iloc[0].to_dict()
         summaries.append({"participant_id": f"sub-{run.subject}", "run": run.name, **row})
     if not summaries:
@@ -144,12 +145,8 @@ def _run_summaries(inventory: Inventory, writer: DerivativesWriter) -> tuple[pd.
                           "run the participant level first")
     for path in missing:
         LOGGER.warning("Left out of the group level, participant-level output missing: %s", path)
-    table = pd.DataFrame(summaries)
-    if inventory.participants_tsv is not None:
-        participants = pd.read_csv(inventory.participants_tsv, sep="\t", na_values=["n/a"],
-                                   dtype={"participant_id": str})
-        table = table.merge(participants, on="participant_id", how="left")
-    return table, missing
+    table = pd.DataFrame(summaries).merge(participants, on="participant_id", how="left")
+    return table, found, missing
 
 
 def _participants_table(inventory: Inventory) -> pd.DataFrame:

@@ -30,10 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bidsapp.parcel_labels import glasser_table
+
 from .. import __version__
 from . import truth
 from ._io import write_json, write_text, write_tsv
-from .hcp_sim import glasser_table, hcp_subject_ids, simulate_hcp_subject
+from .hcp_sim import hcp_subject_ids, simulate_hcp_subject
 
 __all__ = [
     "write_hcp_course_dataset",

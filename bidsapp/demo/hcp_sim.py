@@ -16,7 +16,6 @@ Each parcel's signal is::
 
 from __future__ import annotations
 
-import importlib.resources
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +27,6 @@ from .signals import band_limited, event_regressor, orthonormal_band_limited
 
 __all__ = [
     "HcpRun",
-    "glasser_table",
     "hcp_subject_ids",
     "run_names",
     "task_amplitudes",
@@ -56,20 +54,6 @@ class HcpRun:
     index: int
     data: np.ndarray
     evs: dict
-
-
-def glasser_table() -> pd.DataFrame:
-    """The Glasser 360 parcel table shipped with bidsapp.
-
-    Returns
-    -------
-    DataFrame
-        Columns index, name, hemisphere, network, myelin (right hemisphere
-        first, as in the HCP course's ``regions.npy``).
-    """
-    ref = importlib.resources.files("bidsapp") / "data" / "glasser360.tsv"
-    with ref.open("r") as fh:
-        return pd.read_csv(fh, sep="\t")
 
 
 def hcp_subject_ids(n: int) -> list[str]:
