@@ -4,31 +4,41 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test install benchmarks clean
+.PHONY: demo run-demo test install benchmarks lock container-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# Dependencies come from the lock files, the same pins the Docker image installs.
+$(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock requirements-test.lock
+	$(BIN)/python -m pip install --quiet -r requirements-test.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $@
 
 install: $(VENV)/.installed
 
 # Build the embedded demo dataset (made on the fly), then run participant and group level on it.
-demo: install
-	rm -rf $(DEMO_DIR)
-	$(BIN)/python -m bidsapp.demo $(DEMO_DIR)/data
-	$(BIN)/bidsapp $(DEMO_DIR)/data/bids $(DEMO_DIR)/results/fmriprep participant -w $(DEMO_DIR)/work \
+# run-demo alone takes the commands from DEMO_PYTHON and DEMO_BIDSAPP (container/check.sh runs it in Docker).
+DEMO_PYTHON ?= $(BIN)/python
+DEMO_BIDSAPP ?= $(BIN)/bidsapp
+
+demo: install run-demo
+
+run-demo:
+	rm -rf $(DEMO_DIR)/data $(DEMO_DIR)/results $(DEMO_DIR)/work
+	$(DEMO_PYTHON) -m bidsapp.demo $(DEMO_DIR)/data
+	$(DEMO_BIDSAPP) $(DEMO_DIR)/data/bids $(DEMO_DIR)/results/fmriprep participant -w $(DEMO_DIR)/work \
 		--atlas $(DEMO_DIR)/data/atlas/atlas-DemoNetworks_dseg.nii.gz --seeds PCC=0,-52,26
-	$(BIN)/bidsapp $(DEMO_DIR)/data/bids $(DEMO_DIR)/results/fmriprep group -w $(DEMO_DIR)/work \
+	$(DEMO_BIDSAPP) $(DEMO_DIR)/data/bids $(DEMO_DIR)/results/fmriprep group -w $(DEMO_DIR)/work \
 		--group-test twosample --group-column group --correction fdr fwe --n-perm 1000
-	$(BIN)/bidsapp $(DEMO_DIR)/data/hcp $(DEMO_DIR)/results/hcp participant -w $(DEMO_DIR)/work
-	$(BIN)/bidsapp $(DEMO_DIR)/data/hcp $(DEMO_DIR)/results/hcp group -w $(DEMO_DIR)/work \
+	$(DEMO_BIDSAPP) $(DEMO_DIR)/data/hcp $(DEMO_DIR)/results/hcp participant -w $(DEMO_DIR)/work
+	$(DEMO_BIDSAPP) $(DEMO_DIR)/data/hcp $(DEMO_DIR)/results/hcp group -w $(DEMO_DIR)/work \
 		--correction fdr fwe --n-perm 1000
-	@echo "Demo results: $(CURDIR)/$(DEMO_DIR)/results"
-	@echo "Group reports: $(CURDIR)/$(DEMO_DIR)/results/fmriprep/group/desc-summary_report.html $(CURDIR)/$(DEMO_DIR)/results/hcp/group/desc-summary_report.html"
+	@echo "Demo results: $(abspath $(DEMO_DIR))/results"
+	@echo "Group reports: $(abspath $(DEMO_DIR))/results/fmriprep/group/desc-summary_report.html" \
+		"$(abspath $(DEMO_DIR))/results/hcp/group/desc-summary_report.html"
 
 # Install the test dependencies and run the whole suite (slow end-to-end tests included).
 test: install
@@ -36,6 +46,22 @@ test: install
 
 benchmarks: install
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+
+# Re-pin requirements.lock (runtime) and requirements-test.lock (test extras) from pyproject.toml.
+lock:
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install --quiet .
+	{ head -n 1 requirements.lock; .lockvenv/bin/pip freeze --exclude bidsapp; } > requirements.lock.new
+	.lockvenv/bin/pip install --quiet '.[test]'
+	{ head -n 2 requirements-test.lock; .lockvenv/bin/pip freeze --exclude bidsapp | grep -vxFf requirements.lock.new; } \
+		> requirements-test.lock.new
+	mv requirements.lock.new requirements.lock && mv requirements-test.lock.new requirements-test.lock
+	rm -rf .lockvenv
+
+# Build the Docker image on a Docker engine this target starts itself, run the demo in it as Singularity would
+# (any UID, read-only image, tmpfs /tmp), then stop that engine (container/check.sh).
+container-check:
+	bash container/check.sh
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -42,6 +42,21 @@ PathLike = str | os.PathLike
 """A path given as a string or :class:`os.PathLike`."""
 
 
+BIDSIGNORE = """\
+# bidsapp outputs that the BIDS specification does not define yet, so that the BIDS validator passes
+# OUTPUT_DIR: statistical maps (BEP012), relationship matrices and parcel time series (BEP017), QC tables,
+# reports, logs and the group level.
+/group
+/logs
+/sub-*.html
+sub-*/**/*_statmap.*
+sub-*/**/*_relmat.*
+sub-*/**/*_timeseries.*
+sub-*/**/*_qc.*
+"""
+"""``OUTPUT_DIR/.bidsignore``, written with ``dataset_description.json``."""
+
+
 class OutputDirError(UsageError):
     """OUTPUT_DIR, or the file ``path`` in it, cannot be used; ``message`` says why and what to do (exit 2)."""
 
@@ -164,6 +179,32 @@ def _write_text_file(path: Path, text: str) -> None:
         stream.write(text)
 
 
+def _publish_once(final: Path, text: str) -> None:
+    """Create ``final`` holding ``text`` unless it exists, safely when several processes race.
+
+    Each process writes a complete temporary file and hard-links it to the final name, which
+    fails for all but the first; the others keep the file the first wrote. On file systems
+    without hard links the file is renamed into place instead (then the last writer wins, and
+    readers still never see a partial file).
+    """
+    if final.exists():
+        return
+    tmp = _temporary_path(final)
+    try:
+        _write_text_file(tmp, text)
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV):
+                raise
+            if not final.exists():
+                os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class DerivativesWriter:
     """Write bidsapp outputs into a BIDS-Derivatives OUTPUT_DIR.
 
@@ -198,12 +239,14 @@ class DerivativesWriter:
                 "GeneratedBy": [generated_by]}
 
     def ensure_dataset_description(self) -> Path:
-        """Create OUTPUT_DIR and its ``dataset_description.json`` unless one exists; return its path.
+        """Create OUTPUT_DIR, its ``dataset_description.json`` and ``.bidsignore`` unless they exist.
 
-        Safe when several processes call it at once: each writes a complete temporary file and
-        hard-links it to the final name, which fails for all but the first; the others accept the
-        file the first wrote. On file systems without hard links the file is renamed into place
-        instead (then the last writer wins, and readers still never see a partial file).
+        Safe when several processes call it at once (see :func:`_publish_once`).
+
+        Returns
+        -------
+        Path
+            ``dataset_description.json``.
 
         Raises
         ------
@@ -217,22 +260,9 @@ class DerivativesWriter:
         except OSError as error:
             raise OutputDirError(self.output_dir, f"cannot create OUTPUT_DIR ({error.strerror}); "
                                  "choose a writable directory") from error
-        if not final.exists():
-            tmp = _temporary_path(final)
-            try:
-                _write_text_file(tmp, _json_text(self.dataset_description()))
-                try:
-                    os.link(tmp, final)
-                except FileExistsError:
-                    pass  # another process won the race; validate its file below
-                except OSError as error:
-                    if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV):
-                        raise
-                    if not final.exists():
-                        os.replace(tmp, final)
-            finally:
-                tmp.unlink(missing_ok=True)
+        _publish_once(final, _json_text(self.dataset_description()))
         self._check_dataset_description(final)
+        _publish_once(self.output_dir / ".bidsignore", BIDSIGNORE)
         return final
 
     def check_ownership(self) -> None:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import error_lines
 
 from bidsapp import __version__
 from bidsapp.cli import main
+from bidsapp.validation import validator_executable
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +62,49 @@ def test_demo_participant_and_group(demo, demo_results):
     assert "connectome of the strongest edges" in report and "design matrix and contrasts" in report
     hcp_group = pd.read_csv(out / "hcp" / "group" / "desc-summary_qc.tsv", sep="\t")
     assert (hcp_group["n_parcels"] == 360).all() and (hcp_group["n_flat_parcels"] == 0).all()
+
+
+@pytest.mark.parametrize("pipeline", ["fmriprep", "hcp"])
+def test_outputs_are_a_valid_bids_derivatives_dataset(demo_results, pipeline):
+    out, _ = demo_results
+    result = subprocess.run([str(validator_executable()), "--format", "json", str(out / pipeline)],
+                            capture_output=True, text=True)
+    issues = json.loads(result.stdout)["issues"]["issues"]
+    errors = [(issue["code"], issue.get("location")) for issue in issues if issue["severity"] == "error"]
+    assert errors == [] and result.returncode == 0
+
+
+def data_files(root: Path) -> set[Path]:
+    """Every file under ``root`` except logs, relative to it."""
+    return {path.relative_to(root) for path in root.rglob("*") if path.is_file() and "logs" not in path.parts}
+
+
+def assert_same_data(path: Path, reference: Path) -> None:
+    """Two outputs hold the same numbers (tables and images) or the same JSON."""
+    if path.name.endswith(".tsv"):
+        pd.testing.assert_frame_equal(pd.read_csv(path, sep="\t"), pd.read_csv(reference, sep="\t"), rtol=1e-6)
+    elif path.name.endswith(".nii.gz"):
+        np.testing.assert_allclose(nib.load(path).get_fdata(), nib.load(reference).get_fdata(), rtol=1e-5, atol=1e-6)
+    elif path.suffix == ".json" and path.name != "dataset_description.json":
+        assert json.loads(path.read_text()).keys() == json.loads(reference.read_text()).keys()
+
+
+def test_concurrent_participant_jobs_lose_nothing(demo, demo_results, tmp_path):
+    """As a scheduler's array runs it: four jobs of two participants each write one OUTPUT_DIR and one work
+    directory at the same time; then the group level. Everything equals the single-job run."""
+    out, work = tmp_path / "out", tmp_path / "work"
+    jobs = [subprocess.Popen([sys.executable, "-m", "bidsapp", str(demo.bids_dir), str(out), "participant",
+                              "--participant-label", *labels, "--nprocs", "1", "-w", str(work),
+                              "--skip-bids-validation"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for labels in (("01", "02"), ("03", "04"), ("05", "06"), ("07", "08"))]
+    for job in jobs:
+        assert job.wait() == 0, job.stderr.read()
+    assert main([str(demo.bids_dir), str(out), "group", "-w", str(work), "--skip-bids-validation"]) == 0
+    reference = demo_results[0] / "fmriprep"
+    assert data_files(out) == data_files(reference)
+    assert not [path for path in data_files(out) if path.name.startswith(".") and path.name != ".bidsignore"]
+    for path in sorted(data_files(out)):
+        assert_same_data(out / path, reference / path)
 
 
 def test_rerun_skips_complete_outputs(demo, demo_results, capsys):

@@ -57,8 +57,7 @@ def load_layout(raw: Path | None, derivatives: list[Path], work_dir: Path):
     key = hashlib.sha256("\0".join(map(str, roots)).encode()).hexdigest()[:16]
     cache = work_dir / "pybids" / key
     fingerprint = f"{pybids_version}\n{tree_fingerprint(roots)}"
-    stamp = cache / "fingerprint.txt"
-    if stamp.is_file() and stamp.read_text() == fingerprint:
+    if _is_current(cache, fingerprint):
         LOGGER.info("Reusing the dataset index cached in %s", cache)
         return _layout(raw, derivatives, cache), cache
 
@@ -68,15 +67,26 @@ def load_layout(raw: Path | None, derivatives: list[Path], work_dir: Path):
     _layout(raw, derivatives, building / "db")
     (building / "db" / "fingerprint.txt").write_text(fingerprint)
     stale = cache.parent / f".{key}.stale.{os.getpid()}"
-    if cache.exists():
+    # Several jobs (a scheduler's array) may index at once: a current index another job installed meanwhile
+    # is kept, and only an out-of-date one is moved aside.
+    if cache.exists() and not _is_current(cache, fingerprint):
         os.rename(cache, stale)
     try:
-        os.rename(building / "db", cache)  # several jobs may race here: the first one wins
+        os.rename(building / "db", cache)
     except OSError:
         LOGGER.debug("Another process cached the index first")
     shutil.rmtree(building, ignore_errors=True)
     shutil.rmtree(stale, ignore_errors=True)
     return _layout(raw, derivatives, cache), cache
+
+
+def _is_current(cache: Path, fingerprint: str) -> bool:
+    """Whether ``cache`` holds an index of the tree with this ``fingerprint``."""
+    stamp = cache / "fingerprint.txt"
+    try:
+        return stamp.read_text() == fingerprint
+    except OSError:
+        return False
 
 
 def load_checked_runs(cache: Path) -> dict:
