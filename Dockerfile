@@ -52,22 +52,22 @@ RUN apt-get update \
     && chmod 1777 /home/bidsapp
 COPY --from=build /opt/venv /opt/venv
 COPY --from=templateflow /opt/templateflow /opt/templateflow
-# Any UID can run it (Singularity runs as the calling user on a read-only image): HOME is writable when the
-# image is, and nothing bidsapp needs is written there; the caches below are filled at build time.
+# Any UID can run it, also on a read-only image as Singularity does: HOME is writable whenever the image is,
+# but nothing is written there; matplotlib's and Deno's caches go to fixed folders in /tmp (the one place
+# Singularity and `docker run --read-only --tmpfs /tmp` leave writable); TemplateFlow's home is read-only.
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/home/bidsapp \
-    MPLCONFIGDIR=/opt/matplotlib \
-    TEMPLATEFLOW_HOME=/opt/templateflow \
+    MPLCONFIGDIR=/tmp/matplotlib \
     DENO_DIR=/tmp/deno \
+    TEMPLATEFLOW_HOME=/opt/templateflow \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-RUN mkdir -p "$MPLCONFIGDIR" \
-    && python -c "import matplotlib.font_manager, nilearn.plotting, bids, bidsapp.cli" \
-    && chmod -R a+rX "$MPLCONFIGDIR" /opt/templateflow
+RUN chmod -R a+rX /opt/templateflow
 USER 1000:1000
 WORKDIR /tmp
-# Smoke test of the finished image: the command, its dependencies and the validator it calls.
-RUN bidsapp --version && bidsapp --help > /dev/null && bids-validator-deno --version
+# Smoke test of the finished image: the command, the libraries it imports lazily, and the validator it calls.
+RUN bidsapp --version && python -c "import bidsapp.workflow, bids, nilearn.plotting" \
+    && bids-validator-deno --version && rm -rf /tmp/matplotlib /tmp/deno
 LABEL org.opencontainers.image.title="bidsapp" \
       org.opencontainers.image.description="BIDS App for what comes after fMRIPrep" \
       org.opencontainers.image.licenses="Apache-2.0"

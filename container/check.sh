@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-IMAGE=bidsapp:container-check
+# The image the Boutiques descriptor names.
+IMAGE=$(python3 -c 'import json; print(json.load(open("boutiques.json"))["container-image"]["image"])')
 BASE=bidsapp-base:bookworm
 RUN_AS=4321:4321
 say() { echo "[container-check] $*"; }
@@ -30,9 +31,12 @@ stop_engine() {
         kill "$ENGINE_PID"
         for _ in $(seq 60); do kill -0 "$ENGINE_PID" 2> /dev/null || break; sleep 1; done
     fi
+    # The engine leaves its network namespace mounted under the scratch folder.
+    grep -o " $SCRATCH/[^ ]*" /proc/mounts | sort -r | xargs -r umount -l
     rm -rf "$SCRATCH"
 }
 trap stop_engine EXIT
+trap 'exit 130' INT TERM
 
 say "starting a Docker engine in $SCRATCH"
 dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs \
@@ -58,6 +62,9 @@ started=$SECONDS
     -t "$IMAGE" . > "$SCRATCH/build.log" 2>&1 || { tail -n 40 "$SCRATCH/build.log"; say "the build failed"; exit 1; }
 build_seconds=$((SECONDS - started))
 size_mb=$(( $("$DOCKER" image inspect --format '{{.Size}}' "$IMAGE") / 1000000 ))
+if "$DOCKER" history --no-trunc --format '{{.CreatedBy}}' "$IMAGE" | grep -q -e "BEGIN CERTIFICATE" -e PIP_CONFIG; then
+    say "the build arguments leaked into the final image"; exit 1
+fi
 
 # As Singularity does: any UID, nothing writable but /tmp and the bind mount, no network.
 DEMO_DIR="$SCRATCH/demo"
@@ -69,8 +76,11 @@ run=("$DOCKER" run --rm --network none --user "$RUN_AS" --read-only --tmpfs /tmp
 say "running the demo in the container as UID ${RUN_AS%%:*}"
 started=$SECONDS
 make --no-print-directory run-demo DEMO_DIR="$DEMO_DIR" \
-    DEMO_PYTHON="${run[*]} --entrypoint python $IMAGE" DEMO_BIDSAPP="${run[*]} $IMAGE"
+    DEMO_PYTHON="${run[*]} --entrypoint python $IMAGE" DEMO_BIDSAPP="${run[*]} $IMAGE" 2>&1 | tee "$SCRATCH/demo.log"
 demo_seconds=$((SECONDS - started))
+if grep -q -i -e "not a writable directory" -e "read-only file system" -e "permission denied" "$SCRATCH/demo.log"; then
+    say "something in the container wanted to write outside /tmp and the outputs"; exit 1
+fi
 
 for output in results/fmriprep/dataset_description.json results/fmriprep/group/desc-summary_report.html \
               results/hcp/dataset_description.json results/hcp/group/desc-summary_report.html; do
