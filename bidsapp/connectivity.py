@@ -35,14 +35,39 @@ MAX_ABS_R = 1.0 - 1e-7
 def covariance(data: np.ndarray) -> np.ndarray:
     """Empirical covariance of the columns of ``data`` (divided by ``n_volumes``), float64."""
     centred = np.asarray(data, dtype=float) - np.mean(data, axis=0)
-    return centred.T @ centred / centred.shape[0]
+    gram = centred.T @ centred
+    return (gram + gram.T) / (2 * centred.shape[0])  # exactly symmetric, whatever BLAS routine ran
+
+
+def pooled_covariance(runs: Sequence[np.ndarray], covariances: Sequence[np.ndarray]) -> np.ndarray:
+    """Empirical covariance of the runs concatenated, from each run's own, without concatenating them.
+
+    The concatenation's scatter is the sum of the runs' scatters plus that of
+    their means about the grand mean (each weighted by the run's length).
+
+    Parameters
+    ----------
+    runs : sequence of ndarray of shape (n_volumes_i, n_regions)
+    covariances : sequence of ndarray of shape (n_regions, n_regions)
+        Each run's :func:`covariance`.
+
+    Returns
+    -------
+    ndarray of shape (n_regions, n_regions)
+        Equal to ``covariance(np.concatenate(runs))`` up to rounding, exactly symmetric.
+    """
+    counts = np.array([len(run) for run in runs], dtype=float)
+    means = np.array([np.mean(run, axis=0) for run in runs])
+    deviations = means - counts @ means / counts.sum()
+    scatter = sum(n * cov for n, cov in zip(counts, covariances)) + (deviations.T * counts) @ deviations
+    return (scatter + scatter.T) / (2 * counts.sum())
 
 
 def covariance_to_correlation(cov: np.ndarray) -> np.ndarray:
     """Normalise a covariance to a correlation matrix (unit diagonal; NaN for regions without variance)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = 1.0 / np.sqrt(np.diag(cov))
-    corr = cov * scale[:, None] * scale[None, :]
+    corr = cov * np.outer(scale, scale)  # symmetric covariances give exactly symmetric correlations
     flat = ~np.isfinite(scale)
     corr[flat, :] = np.nan
     corr[:, flat] = np.nan

@@ -93,12 +93,18 @@ def network_hemisphere_means(values: np.ndarray, parcels: pd.DataFrame) -> pd.Da
     -------
     DataFrame
         Index: networks (sorted); columns: ``right``, ``left``; NaN where a
-        hemisphere has no parcel of the network.
+        hemisphere has no parcel of the network (NaN values are left out).
     """
-    table = pd.DataFrame({"value": values, "network": parcels["network"].to_numpy(),
-                          "hemisphere": parcels["hemisphere"].to_numpy()})
-    means = table.pivot_table(index="network", columns="hemisphere", values="value", aggfunc="mean", dropna=False)
-    return means.reindex(columns=list(HEMISPHERES)).sort_index()
+    networks, which = np.unique(parcels["network"].to_numpy(dtype=str), return_inverse=True)
+    values = np.asarray(values, dtype=float)
+    hemispheres = parcels["hemisphere"].to_numpy()
+    means = {}
+    for hemisphere in HEMISPHERES:
+        keep = (hemispheres == hemisphere) & ~np.isnan(values)
+        sums = np.bincount(which[keep], weights=values[keep], minlength=len(networks))
+        counts = np.bincount(which[keep], minlength=len(networks))
+        means[hemisphere] = np.divide(sums, counts, out=np.full(len(networks), np.nan), where=counts > 0)
+    return pd.DataFrame(means, index=pd.Index(networks, name="network"))
 
 
 def rank_parcels(values: np.ndarray, parcels: pd.DataFrame, top: int | None = None) -> pd.DataFrame:

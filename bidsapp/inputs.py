@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,17 +22,29 @@ def read_confounds(run: Run) -> pd.DataFrame:
 
 
 def read_parcel_timeseries(run: Run) -> np.ndarray:
-    """The run's parcel time series as a float array of shape (n_volumes, n_parcels).
+    """The run's parcel time series as a read-only float array of shape (n_volumes, n_parcels).
 
     The HCP course layout stores parcels x time in ``.npy`` files; the BIDS-style
-    form stores time x parcels in a TSV with the parcel names as header.
+    form stores time x parcels in a TSV with the parcel names as header. The
+    last few runs read are kept (while their files are unchanged), so the run
+    summary and the pipeline read each file once.
     """
     try:
-        if run.data.suffix == ".npy":
-            return np.load(run.data).T.astype(float)
-        return pd.read_csv(run.data, sep="\t", na_values=["n/a"]).to_numpy(float)
+        status = run.data.stat()
+        return _read_parcel_file(run.data, status.st_size, status.st_mtime_ns)
     except (OSError, ValueError) as error:
         raise MissingInputError(f"{run.data}: cannot be read as parcel time series ({error})") from error
+
+
+@functools.lru_cache(maxsize=24)
+def _read_parcel_file(path: Path, size: int, mtime_ns: int) -> np.ndarray:
+    """Read a parcel time series file (cached by name, size and modification time)."""
+    if path.suffix == ".npy":
+        data = np.load(path).T.astype(float)
+    else:
+        data = pd.read_csv(path, sep="\t", na_values=["n/a"]).to_numpy(float)
+    data.flags.writeable = False
+    return data
 
 
 def read_confounds_metadata(run: Run) -> dict | None:

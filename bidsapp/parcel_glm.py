@@ -137,12 +137,13 @@ def selective_average_contrasts(runs: Sequence[TaskRun], contrasts: Sequence[Con
     dict of str to ndarray of shape (n_parcels,)
     """
     centred = [remove_mean(run.data) for run in runs]
+    weights = {c.name: condition_weights(c, conditions) for c in contrasts}
     averages = {}
-    for condition in conditions:
+    for condition in dict.fromkeys(name for contrast in weights.values() for name in contrast):
         events = [run.events[run.events["trial_type"] == condition] for run in runs]
         averages[condition] = selective_average(centred, events, runs[0].tr, skip)
-    return {c.name: sum(w * averages[name] for name, w in condition_weights(c, conditions).items())
-            for c in contrasts}
+    return {name: sum(w * averages[condition] for condition, w in contrast.items())
+            for name, contrast in weights.items()}
 
 
 def statmap_table(maps: ContrastMaps, parcels: pd.DataFrame) -> pd.DataFrame:

@@ -92,7 +92,8 @@ def parcel_table(names: Sequence[str], data: Path, subject: str) -> pd.DataFrame
     if "name" not in labels or "network" not in labels:
         raise MissingInputError(f"{source}: needs name and network columns to label the parcels")
     if source is not None:
-        missing = [name for name in names if name not in set(labels["name"])]
+        known = set(labels["name"])
+        missing = [name for name in names if name not in known]
         if missing:
             raise MissingInputError(
                 f"{source}: lacks {len(missing)} parcels of {data} (e.g. {missing[0]}); "

@@ -13,6 +13,7 @@ parameters are skipped.
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,11 +91,24 @@ def run_participant_level(inventory: Inventory, writer: DerivativesWriter, confi
         for job in progress(jobs, "participants"):
             process_participant(job, writer)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(max_workers=workers, initializer=limit_threads, initargs=(threads,)) as pool:
             for _ in progress(pool.map(process_participant, jobs, [writer] * len(jobs)), "participants",
                               total=len(jobs)):
                 pass
     LOGGER.info("Participant level done")
+
+
+def limit_threads(threads: int) -> None:
+    """Let a worker process's BLAS and OpenMP use ``threads`` threads: its share of the cores.
+
+    Without a limit each of the ``--nprocs`` workers starts a thread per core,
+    and on small (parcel) matrices the oversubscribed threads mostly wait on
+    each other.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
 
 
 def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:

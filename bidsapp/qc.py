@@ -5,6 +5,8 @@ Pure functions on DataFrames and arrays; reading and writing happen elsewhere.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -63,12 +65,14 @@ def parcel_summary(timeseries: np.ndarray, repetition_time: float) -> dict[str, 
     -------
     dict
         ``n_volumes``, ``repetition_time_s``, ``duration_s``, ``n_parcels``,
-        ``n_flat_parcels`` (zero variance: empty or missing parcels) and
+        ``n_flat_parcels`` (one value throughout, i.e. zero variance: empty or missing parcels) and
         ``n_nonfinite_values`` (NaN or infinite entries).
     """
     finite = np.isfinite(timeseries)
-    with np.errstate(invalid="ignore"):
-        flat = np.nanstd(np.where(finite, timeseries, np.nan), axis=0) == 0
+    values = timeseries if finite.all() else np.where(finite, timeseries, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN parcels: not flat, counted as non-finite
+        flat = np.nanmax(values, axis=0) == np.nanmin(values, axis=0)
     return {
         "n_volumes": int(timeseries.shape[0]),
         "repetition_time_s": float(repetition_time),

@@ -326,7 +326,7 @@ def _fails(bids: Path, out: Path, capsys, code: int, *needles: str, options=()) 
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     leftovers = [p.name for p in out.rglob("*") if p.is_file() and "logs" not in p.parts
-                 and p.name != "dataset_description.json" and "_desc-summary_qc." not in p.name]
+                 and p.name not in ("dataset_description.json", ".bidsignore") and "_desc-summary_qc." not in p.name]
     assert not leftovers, leftovers
 
 

@@ -109,6 +109,31 @@ def test_equals_run_glm_and_compute_contrast(runs, noise_model):
         assert maps.dof == reference.dof
 
 
+@pytest.mark.parametrize("noise_model", ["ar1", "ols"])
+@pytest.mark.parametrize("duplicate_column", [False, True])
+def test_many_ar_bins_equal_run_glm(runs, noise_model, duplicate_column):
+    """Hundreds of units over many AR(1) bins (negative ones too), float32 data, and a rank-deficient design."""
+    _, events, _ = runs[0]
+    design = glm.design_matrix(events, N_VOLUMES, TR)
+    if duplicate_column:
+        design.insert(2, "a_copy", design["a"])
+    rng = np.random.default_rng(7)
+    coefficients = np.linspace(-0.6, 0.9, 400)
+    noise = np.zeros((N_VOLUMES, coefficients.size))
+    for t in range(N_VOLUMES):
+        noise[t] = rng.normal(size=coefficients.size) + (coefficients * noise[t - 1] if t else 0)
+    data = (100 + noise + np.outer(design["a"], rng.normal(size=coefficients.size))).astype(np.float32)
+    fitted = glm.fit_contrasts(data, design, [Contrast("aMinusB", "a - b")], noise_model=noise_model)["aMinusB"]
+    labels, results = run_glm(data, design.to_numpy(), noise_model=noise_model)
+    assert noise_model == "ols" or len(results) > 50
+    reference = compute_contrast(labels, results, glm.contrast_vector(Contrast("c", "a - b"), design.columns),
+                                 stat_type="t")
+    np.testing.assert_allclose(fitted.effect_size(), reference.effect_size(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(fitted.effect_variance(), reference.effect_variance(), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(fitted.z_score(), reference.z_score(), rtol=1e-8, atol=1e-10)
+    assert fitted.dof == reference.dof
+
+
 def test_frame_times_and_design_match_first_level_model(runs):
     data, events, _ = runs[0]
     model = FirstLevelModel(t_r=TR, mask_img=nib.Nifti1Image(np.ones(SHAPE, dtype=np.int8), np.eye(4)))
@@ -116,6 +141,29 @@ def test_frame_times_and_design_match_first_level_model(runs):
         warnings.simplefilter("ignore")
         model.fit(_image(data), events=events)
     pd.testing.assert_frame_equal(glm.design_matrix(events, N_VOLUMES, TR), model.design_matrices_[0])
+
+
+@pytest.mark.parametrize("hrf_model", ["glover", "spm"])
+@pytest.mark.parametrize("tr", [0.72, 2.0])
+def test_condition_regressors_equal_nilearn(hrf_model, tr):
+    """The FFT-convolved regressors against nilearn's own: duplicates, zero durations, modulation, edges."""
+    from nilearn.glm.first_level import make_first_level_design_matrix
+
+    n_volumes = 120
+    events = pd.DataFrame({
+        "onset": [-5.0, 0.0, 10.0, 10.0, 30.5, 47.3, 60.0, 60.0, n_volumes * tr - 3.0],
+        "duration": [4.0, 2.0, 12.0, 12.0, 0.0, 1.5, 8.0, 0.0, 20.0],
+        "trial_type": ["a", "b", "a", "a", "c", "b", "a", "c", "b"],
+        "modulation": [1.0, 0.5, 1.0, 2.0, 1.0, -1.0, 3.0, 1.0, 1.0],
+    })
+    ours = glm.design_matrix(events, n_volumes, tr, hrf_model=hrf_model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nilearn warns about the duplicated event
+        theirs = make_first_level_design_matrix(glm.frame_times(n_volumes, tr), events, hrf_model=hrf_model,
+                                                drift_model="cosine", high_pass=0.01)
+    assert list(ours.columns) == list(theirs.columns)
+    np.testing.assert_array_equal(ours.index, theirs.index)
+    np.testing.assert_allclose(ours.to_numpy(), theirs.to_numpy(), rtol=0, atol=1e-12)
 
 
 def test_censored_volumes_never_enter_the_fit(runs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -16,12 +17,12 @@ from nilearn.glm.first_level import make_first_level_design_matrix, mean_scaling
 from scipy.signal import detrend
 from scipy.stats import zscore
 
-from bidsapp import convert
+from bidsapp import convert, reports_parcels
 from bidsapp.cli import main
-from bidsapp.connectivity import connectivity_matrix, network_means
+from bidsapp.connectivity import connectivity_matrix, covariance, network_means, pooled_covariance
 from bidsapp.demo import truth
 from bidsapp.hcp_summaries import network_hemisphere_means, rank_parcels, selective_average
-from bidsapp.relmat import read_relmat
+from bidsapp.relmat import read_relmat, relmat_text
 
 TR = 0.72
 SUB = "100307"
@@ -148,6 +149,44 @@ def test_partial_correlation_and_covariance_equal_nilearn():
     assert np.isnan(connectivity_matrix(data[:10], "partial correlation")).all()  # fewer volumes than regions
     means = network_means(np.arange(16.0).reshape(4, 4), ["a", "a", "b", "b"])
     assert means.loc["a", "a"] == 2.5 and means.loc["a", "b"] == (2 + 3 + 6 + 7) / 4
+
+
+def test_pooled_covariance_equals_covariance_of_concatenation():
+    rng = np.random.default_rng(3)
+    runs = [rng.normal(loc=shift, size=(n, 7)) for shift, n in ((0.0, 50), (2.0, 80), (-1.0, 30))]
+    pooled = pooled_covariance(runs, [covariance(run) for run in runs])
+    np.testing.assert_allclose(pooled, np.cov(np.concatenate(runs).T, bias=True), rtol=0, atol=1e-13)
+    assert np.array_equal(pooled, pooled.T)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_relmat_text_reads_back_exactly(symmetric):
+    rng = np.random.default_rng(4)
+    matrix = connectivity_matrix(rng.normal(size=(40, 6)))
+    if not symmetric:
+        matrix[0, 1] += 1e-3
+    matrix[2, :] = matrix[:, 2] = np.nan
+    names = [f"P{k}" for k in range(6)]
+    table = read_relmat(io.StringIO(relmat_text(matrix, names)))
+    assert list(table.index) == list(table.columns) == names and table.index.name == "node"
+    assert np.array_equal(table.to_numpy(), matrix, equal_nan=True)
+    reference = pd.DataFrame(matrix, index=pd.Index(names, name="node"), columns=names)
+    assert relmat_text(matrix, names) == reference.to_csv(sep="\t", na_rep="n/a", float_format="%.17g",
+                                                          lineterminator="\n")
+
+
+def test_network_hemisphere_means_equal_pivot_table():
+    rng = np.random.default_rng(5)
+    parcels = pd.DataFrame({"network": rng.choice(["a", "b", "c"], 60), "hemisphere": rng.choice(
+        ["right", "left", "n/a"], 60)})
+    parcels.loc[parcels["network"] == "c", "hemisphere"] = "left"  # no right-hemisphere parcel of c
+    values = rng.normal(size=60)
+    values[[3, 7]] = np.nan
+    reference = parcels.assign(value=values).pivot_table(index="network", columns="hemisphere", values="value",
+                                                          aggfunc="mean", dropna=False)[["right", "left"]]
+    ours = network_hemisphere_means(values, parcels)
+    np.testing.assert_allclose(ours.to_numpy(), reference.to_numpy(), rtol=1e-14)
+    assert list(ours.index) == ["a", "b", "c"] and np.isnan(ours.loc["c", "right"])
 
 
 def test_planted_contralateral_motor_effect(course_run):
@@ -331,6 +370,34 @@ def test_hcp_task_presets_expand_to_contrasts():
         "go", "stop", "goMinusStop", "stopMinusGo"]
 
 
+@pytest.mark.parametrize("hemisphere", ["left", "right"])
+def test_lateral_view_shows_the_nearest_face_at_each_pixel(hemisphere):
+    """Brute force on sampled pixels: of the faces whose projection holds the pixel centre, the nearest is shown."""
+    from nilearn.datasets import load_fsaverage
+
+    pixels, faces, shading = reports_parcels.lateral_view(hemisphere)
+    part = load_fsaverage("fsaverage5")["inflated"].parts[hemisphere]
+    xyz = np.asarray(part.coordinates, dtype=float)
+    toward = -1.0 if hemisphere == "left" else 1.0
+    screen = np.c_[toward * xyz[:, 1], -xyz[:, 2]]
+    screen = (screen - screen.min(axis=0)) * reports_parcels.SURFACE_PIXELS_PER_MM
+    corners, depth = screen[faces], toward * xyz[faces][:, :, 0].mean(axis=1)
+    assert 0.5 < (pixels >= 0).mean() < 0.9 and (shading[pixels[pixels >= 0]] > 0).all()
+    rng = np.random.default_rng(0)
+    for row, column in zip(rng.integers(0, pixels.shape[0], 300), rng.integers(0, pixels.shape[1], 300)):
+        point = np.array([column + 0.5, row + 0.5])
+        a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
+        matrix = np.stack([b - a, c - a], axis=-1)
+        front = shading > 0
+        weights = np.linalg.solve(matrix[front], (point - a[front])[..., None])[..., 0]
+        holds = (weights >= -1e-9).all(axis=1) & (weights.sum(axis=1) <= 1 + 1e-9)
+        if not holds.any():
+            assert pixels[row, column] == -1
+            continue
+        nearest = np.flatnonzero(front)[holds][np.argmax(depth[front][holds])]
+        assert depth[pixels[row, column]] == pytest.approx(depth[nearest])
+
+
 def test_report_sections_and_surface(course_run, hcp, tmp_path):
     _, out = course_run
     report = (out / f"sub-{SUB}.html").read_text()
@@ -341,4 +408,4 @@ def test_report_sections_and_surface(course_run, hcp, tmp_path):
     np.savez(root / "atlas.npz", labels_R=rng.integers(0, 180, 10242), labels_L=rng.integers(180, 360, 10242))
     assert _run(root, tmp_path / "out", "--task", "emotion") == 0
     report = (tmp_path / "out" / f"sub-{SUB}.html").read_text()
-    assert report.count("<img") == 2 and "emotion: fearMinusNeut: effect" in report
+    assert report.count("<img") == 1 and "alt='emotion: fearMinusNeut: effect'" in report  # the surface map

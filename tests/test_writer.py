@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from bidsapp.writer import (
+    BIDSIGNORE,
     ENTITY_ORDER,
     DerivativesWriter,
     OutputDirError,
@@ -31,7 +32,7 @@ def writer(tmp_path):
 
 
 def _temporaries(directory):
-    return [p for p in directory.rglob("*") if p.name.startswith(".") or ".tmp" in p.name]
+    return [p for p in directory.rglob("*") if p.name != ".bidsignore" and (p.name.startswith(".") or ".tmp" in p.name)]
 
 
 # -- file names ---------------------------------------------------------------------------------
@@ -126,8 +127,9 @@ def test_dataset_description_written_once_by_concurrent_processes(tmp_path):
                 for i in range(N_PROCESSES)}
     for output_dir in output_dirs:
         files = list((tmp_path / output_dir).iterdir())
-        assert [f.name for f in files] == ["dataset_description.json"]  # no leftover temporaries
-        description = json.loads(files[0].read_text())
+        assert sorted(f.name for f in files) == [".bidsignore", "dataset_description.json"]  # no temporaries
+        assert (tmp_path / output_dir / ".bidsignore").read_text() == BIDSIGNORE
+        description = json.loads((tmp_path / output_dir / "dataset_description.json").read_text())
         assert description["DatasetType"] == "derivative"
         assert description["GeneratedBy"][0]["Command"] in commands
 

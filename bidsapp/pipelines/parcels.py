@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bidsapp.connectivity import STAT_LABELS, covariance, fisher_z, from_covariance, network_means
+from bidsapp.connectivity import STAT_LABELS, covariance, fisher_z, from_covariance, network_means, pooled_covariance
 from bidsapp.discovery import run_name
 from bidsapp.inputs import read_parcel_timeseries
 from bidsapp.parcel_cleaning import clean_parcels, parcel_strategy
@@ -88,21 +88,26 @@ def process_participant(job, writer: DerivativesWriter) -> None:
     parcel_strategy(job.analysis.denoise_strategy)
     parcels = parcel_table(job.parcel_names, job.runs[0].data, job.participant)
     rest, tasks, warnings = plan_participant(job, writer)
+    written: dict[Path, pd.DataFrame] = {}
     wrote = False
     for plan in rest:
-        wrote |= _rest(plan, job, writer, parcels)
+        wrote |= _rest(plan, job, writer, parcels, written)
     for plan in tasks:
-        wrote |= _task(plan, job, writer, parcels)
+        wrote |= _task(plan, job, writer, parcels, written)
     report = report_path(job, writer)
     if job.reports and (wrote or not report.is_file()):
         from bidsapp.reports_parcels import render_participant_report
 
-        writer.write_text(report, render_participant_report(job, parcels, rest, tasks, warnings))
+        writer.write_text(report, render_participant_report(job, parcels, rest, tasks, warnings, written))
         LOGGER.info("sub-%s: wrote %s", job.participant, report.name)
 
 
-def _rest(plan: RestPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame) -> bool:
-    """Connectivity of one group of resting runs; False when every output was complete."""
+def _rest(plan: RestPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
+          written: dict[Path, pd.DataFrame]) -> bool:
+    """Connectivity of one group of resting runs; False when every output was complete.
+
+    The combined runs' correlation matrix and network means are kept in ``written`` for the report.
+    """
     todo = {key: out for key, out in plan.outputs.items() if not writer.is_complete(out.path, out.parameters)}
     if not todo:
         LOGGER.info("%s: connectivity complete, skipped", run_name(plan.entities))
@@ -112,33 +117,37 @@ def _rest(plan: RestPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame)
     cleaned = {run.name: clean_parcels(read_parcel_timeseries(run)[dummy:], run.repetition_time,
                                        high_pass_hz=analysis.high_pass_hz, low_pass_hz=analysis.low_pass_hz)
                for run in plan.runs}
-    cleaned["combined"] = np.concatenate(list(cleaned.values()))
+    covariances = {name: covariance(data) for name, data in cleaned.items()}
+    covariances["combined"] = pooled_covariance(list(cleaned.values()), list(covariances.values()))
+    volumes = {name: len(data) for name, data in cleaned.items()}
+    volumes["combined"] = sum(volumes.values())
     names = parcels["name"].tolist()
-    covariances: dict[str, np.ndarray] = {}
     for (scope, stat, desc), output in todo.items():
         runs = plan.runs if scope == "combined" else [run for run in plan.runs if run.name == scope]
-        if scope not in covariances:
-            covariances[scope] = covariance(cleaned[scope])
-        matrix = from_covariance(covariances[scope], _KINDS[stat], cleaned[scope].shape[0])
+        matrix = from_covariance(covariances[scope], _KINDS[stat], volumes[scope])
         if np.isnan(matrix).all():
             LOGGER.warning("%s: %s not estimable from %d volumes of %d parcels (all n/a)", output.path.name,
-                           _KINDS[stat], cleaned[scope].shape[0], len(names))
+                           _KINDS[stat], volumes[scope], len(names))
         sidecar = sidecars.relmat(stat, desc, runs, dummy, analysis)
         if desc == "fisherz":
             text = relmat_text(fisher_z(matrix), names)
         elif desc == "networks":
             means = network_means(fisher_z(matrix), parcels["network"])
             text = relmat_text(means.to_numpy(), means.index.tolist(), index_column="network")
+            written[output.path] = means
         else:
             text = relmat_text(matrix, names)
+            if (scope, stat) == ("combined", "pearsoncorrelation"):
+                written[output.path] = pd.DataFrame(matrix, index=pd.Index(names, name="node"), columns=names)
         writer.write_text(output.path, text, sidecar, parameters=output.parameters,
                           sources=output.parameters["inputs"])
     LOGGER.info("%s: wrote %d connectivity matrices", run_name(plan.entities), len(todo))
     return True
 
 
-def _task(plan: TaskPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame) -> bool:
-    """Statistics maps of one task; False when every output was complete."""
+def _task(plan: TaskPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
+          written: dict[Path, pd.DataFrame]) -> bool:
+    """Statistics maps of one task; False when every output was complete. The maps are kept in ``written``."""
     outputs = [*plan.statmaps.values(), *plan.averages.values()]
     if all(writer.is_complete(out.path, out.parameters) for out in outputs):
         LOGGER.info("%s: GLM complete, skipped", run_name(plan.entities))
@@ -154,7 +163,8 @@ def _task(plan: TaskPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame)
         maps = fit.maps[contrast.name]
         output = plan.statmaps[contrast.name]
         sidecar = sidecars.statmap(contrast, plan, fit, maps.dof, analysis, dummy)
-        writer.write_table(output.path, statmap_table(maps, parcels), sidecar, parameters=output.parameters,
+        written[output.path] = statmap_table(maps, parcels)
+        writer.write_table(output.path, written[output.path], sidecar, parameters=output.parameters,
                            sources=output.parameters["inputs"])
         output = plan.averages[contrast.name]
         table = parcels[["name", "hemisphere", "network"]].assign(effect=averages[contrast.name])
