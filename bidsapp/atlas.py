@@ -23,6 +23,7 @@ column as NaN, so every participant has the same parcels; coverage is reported.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import re
@@ -81,14 +82,20 @@ class Atlas:
                 "NodeCoordinates": np.round(parcel_centroids(self), 2).tolist()}
 
 
+@functools.lru_cache(maxsize=8)
 def parcel_centroids(atlas: Atlas) -> np.ndarray:
-    """Centre of mass of each parcel in world coordinates (mm), in table order; NaN for absent parcels."""
+    """Centre of mass of each parcel in world coordinates (mm), in table order; NaN for absent parcels.
+
+    Read-only, and computed once per atlas (every parcel sidecar records them).
+    """
     from scipy import ndimage
 
     labels = np.asarray(atlas.image.dataobj).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         centres = np.asarray(ndimage.center_of_mass(labels > 0, labels, list(atlas.indices)), dtype=float)
-    return centres @ atlas.image.affine[:3, :3].T + atlas.image.affine[:3, 3]
+    centres = centres @ atlas.image.affine[:3, :3].T + atlas.image.affine[:3, 3]
+    centres.flags.writeable = False
+    return centres
 
 
 @dataclass(frozen=True)

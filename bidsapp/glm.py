@@ -401,7 +401,8 @@ def _expression_vector(expression: str, columns: tuple[str, ...]) -> tuple[float
 
 
 def fit_contrasts(data: np.ndarray, design: pd.DataFrame, contrasts: Sequence[Contrast], *,
-                  noise_model: str = "ar1", sample_mask: np.ndarray | None = None) -> dict:
+                  noise_model: str = "ar1", sample_mask: np.ndarray | None = None, signal_scaling: bool = False,
+                  block: int | None = None) -> dict:
     """Fit one run's GLM and compute t contrasts.
 
     Parameters
@@ -420,6 +421,15 @@ def fit_contrasts(data: np.ndarray, design: pd.DataFrame, contrasts: Sequence[Co
         Volumes to keep: indices, or a boolean mask of length ``n_volumes``.
         Censored volumes (rows not kept) never enter the fit, as with
         ``FirstLevelModel.fit(sample_masks=...)``.
+    signal_scaling : bool, default=False
+        Scale each unit by its mean over the kept volumes first
+        (:func:`nilearn.glm.first_level.mean_scaling`, ``FirstLevelModel``'s
+        default), so that effects are in percent signal change.
+    block : int, optional
+        Units scaled and fitted at a time (bounds the working memory; default
+        all). The AR(1) coefficients are estimated on consecutive blocks; the
+        fit then takes the units in order of their coefficient, so that each
+        block holds few coefficient bins and each bin is one large product.
 
     Returns
     -------
@@ -431,12 +441,42 @@ def fit_contrasts(data: np.ndarray, design: pd.DataFrame, contrasts: Sequence[Co
     if noise_model not in ("ar1", "ols"):
         raise ValueError(f"unknown noise model {noise_model!r}; use ar1 or ols")
     vectors = {c.name: contrast_vector(c, design.columns) for c in contrasts}
-    regressors = design.to_numpy(float)
-    if sample_mask is not None:
-        keep = np.arange(len(design))[np.asarray(sample_mask)]
-        data, regressors = data[keep], regressors[keep]
-    rho = ar1_coefficients(data, regressors) if noise_model == "ar1" else np.zeros(data.shape[1])
-    return whitened_contrasts(data, regressors, rho, vectors)
+    keep = slice(None) if sample_mask is None else np.arange(len(design))[np.asarray(sample_mask)]
+    regressors = design.to_numpy(float)[keep]
+
+    def units(columns) -> np.ndarray:
+        """The kept volumes of some units (a slice or indices), scaled as asked."""
+        chunk = data[:, columns][keep]
+        return _mean_scaling(chunk) if signal_scaling else chunk
+
+    n_units = data.shape[1]
+    size = block or max(n_units, 1)
+    starts = range(0, max(n_units, 1), size)
+    if noise_model == "ar1":
+        rho = np.concatenate([ar1_coefficients(units(slice(s, s + size)), regressors) for s in starts])
+    else:
+        rho = np.zeros(n_units)
+    order = np.argsort(rho, kind="stable")
+    pieces = [whitened_contrasts(units(order[s:s + size]), regressors, rho[order[s:s + size]], vectors)
+              for s in starts]
+    return {name: _in_order([piece[name] for piece in pieces], order) for name in vectors}
+
+
+def _mean_scaling(data: np.ndarray) -> np.ndarray:
+    """Percent signal change about each column's mean (nilearn's ``mean_scaling``)."""
+    from nilearn.glm.first_level import mean_scaling
+
+    return mean_scaling(data)[0]
+
+
+def _in_order(pieces: Sequence, order: np.ndarray):
+    """One nilearn contrast from contrasts on consecutive blocks of the units listed in ``order``."""
+    from nilearn.glm.contrasts import Contrast as NilearnContrast
+
+    effect, variance = np.empty(len(order)), np.empty(len(order))
+    effect[order] = np.concatenate([piece.effect for piece in pieces])
+    variance[order] = np.concatenate([piece.variance for piece in pieces])
+    return NilearnContrast(effect=effect, variance=variance, dim=1, dof=pieces[0].dof, stat_type="t")
 
 
 def _pinv(matrices: np.ndarray) -> np.ndarray:
@@ -461,10 +501,11 @@ def ar1_coefficients(data: np.ndarray, regressors: np.ndarray) -> np.ndarray:
     ndarray of shape (n_units,)
     """
     n = len(data)
-    residuals = data - regressors @ (_pinv(regressors) @ data)
-    centred = residuals - residuals.mean()
-    lag0 = np.einsum("tv,tv->v", centred, centred) / (n * n)
-    lag1 = np.einsum("tv,tv->v", centred[:-1], centred[1:]) / ((n - 1) * n)
+    residuals = regressors @ (_pinv(regressors) @ data)
+    np.subtract(data, residuals, out=residuals)
+    residuals -= residuals.mean()
+    lag0 = np.einsum("tv,tv->v", residuals, residuals) / (n * n)
+    lag1 = np.einsum("tv,tv->v", residuals[:-1], residuals[1:]) / ((n - 1) * n)
     rho = np.divide(lag1, lag0, out=np.zeros_like(lag1, dtype=float), where=lag0 > 0)
     return (rho * 100).astype(int) / 100
 
@@ -476,8 +517,10 @@ def whitened_contrasts(data: np.ndarray, regressors: np.ndarray, rho: np.ndarray
     Each unit's data and the design are whitened with the unit's coefficient
     (``x[t] - rho * x[t - 1]``, the first volume kept: ``ARModel.whiten``);
     the units sharing a coefficient share one pseudo-inverse of the whitened
-    design, all of them computed in one stacked call. The residual variance
-    divides by ``n_volumes - n_regressors`` and the degrees of freedom are
+    design, all of them computed in one stacked call, and are fitted together
+    (the units are taken in order of their coefficient, so each bin is one
+    contiguous product). The residual variance divides by
+    ``n_volumes - n_regressors`` and the degrees of freedom are
     ``n_volumes - rank(design)``, as in nilearn. ``rho = 0`` is OLS.
 
     Parameters
@@ -496,19 +539,22 @@ def whitened_contrasts(data: np.ndarray, regressors: np.ndarray, rho: np.ndarray
     from nilearn.glm.contrasts import Contrast as NilearnContrast
 
     n, p = regressors.shape
-    values, index = np.unique(rho, return_inverse=True)
+    order = np.argsort(rho, kind="stable")
+    values, starts, counts = np.unique(rho[order], return_index=True, return_counts=True)
     designs = np.repeat(regressors[None], len(values), axis=0)
     designs[:, 1:] -= values[:, None, None] * regressors[None, :-1]
     pinvs = _pinv(designs)
-    whitened = np.array(data, dtype=float)
-    whitened[1:] -= rho * data[:-1]
+    whitened = np.asarray(data[:, order], dtype=float)
+    whitened[1:] -= rho[order] * whitened[:-1]  # the product is evaluated before the subtraction
     beta = np.empty((p, data.shape[1]))
     dispersion = np.empty(data.shape[1])
-    for k in range(len(values)):
-        units = index == k
-        beta[:, units] = pinvs[k] @ whitened[:, units]
-        residuals = whitened[:, units] - designs[k] @ beta[:, units]
-        dispersion[units] = np.einsum("tv,tv->v", residuals, residuals) / (n - p)
+    for k, (start, count) in enumerate(zip(starts, counts)):
+        units = slice(start, start + count)
+        beta[:, order[units]] = fitted = pinvs[k] @ whitened[:, units]
+        residuals = whitened[:, units] - designs[k] @ fitted
+        dispersion[order[units]] = np.einsum("tv,tv->v", residuals, residuals) / (n - p)
+    index = np.empty(data.shape[1], dtype=int)
+    index[order] = np.repeat(np.arange(len(values)), counts)
     covariances = pinvs @ pinvs.transpose(0, 2, 1)
     dof = n - np.linalg.matrix_rank(regressors, tol=np.abs(regressors).sum() * np.finfo(float).eps)
     return {name: NilearnContrast(effect=vector @ beta, variance=(vector @ covariances @ vector)[index] * dispersion,
@@ -538,11 +584,12 @@ def fixed_effects(per_run: Sequence) -> ContrastMaps:
     for contrast in per_run[1:]:
         total = total + contrast
     total = total * (1.0 / len(per_run))
+    z = np.ravel(total.z_score()).astype(float)  # computes t and p on the way (p once, not twice)
     return ContrastMaps(
         effect=np.ravel(total.effect_size()).astype(float),
         variance=np.ravel(total.effect_variance()).astype(float),
-        t=np.ravel(total.stat()).astype(float),
-        z=np.ravel(total.z_score()).astype(float),
-        p=np.ravel(total.p_value()).astype(float),
+        t=np.ravel(total.stat_).astype(float),
+        z=z,
+        p=np.ravel(total.p_value_).astype(float),
         dof=float(total.dof),
     )

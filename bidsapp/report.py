@@ -32,6 +32,8 @@ th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: ta
 table.bars caption { font-size: 0.9em; text-align: left; }
 td.bars { width: 9em; padding: 0.2em 0; } td.bars span { display: block; height: 0.9em; }
 svg.chart { font-size: 11px; }
+.columns { display: flex; align-items: flex-end; height: 15em; font-size: 0.6em; }
+.columns div { flex: none; writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap; }
 """
 
 

@@ -1,10 +1,15 @@
 """The participant HTML report for fMRIPrep data.
 
-Per run: framewise displacement with the censored volumes marked, the
-correlations among the nuisance regressors, a carpet plot of the raw data
-(Power 2017), and the connectivity matrix and seed maps; per task: the design
-matrices and each contrast's z map. Figures are drawn with matplotlib's Agg
-backend and nilearn's plotting, and embedded with :func:`bidsapp.report.figure`.
+Per run: framewise displacement with the censored volumes marked, a carpet
+plot of the raw data (Power 2017), the correlations among the nuisance
+regressors, and the connectivity matrix and seed maps; per task: the design
+matrices and each contrast's z map.
+
+No matplotlib axes are laid out (that took seconds per participant), as in
+:mod:`bidsapp.reports_parcels`: the framewise displacement is an inline SVG
+chart, and the carpet plot, matrices, designs and maps are PNGs of one pixel
+per value (colour-mapped directly), scaled up by the browser, with their labels
+in HTML beside them.
 """
 
 from __future__ import annotations
@@ -17,11 +22,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bidsapp.report import figure, page
+from bidsapp.report import page, png_html
+from bidsapp.reports_parcels import colour_bytes, colour_scale, line_chart, matrix_html
 
 #: |z| shown on contrast maps (p < 0.001 one-sided), and |r| on seed maps.
 Z_THRESHOLD = 3.09
 R_THRESHOLD = 0.3
+#: Carpet plot: rows of voxels drawn at most, screen size in pixels, and the z-score shown black/white.
+CARPET_ROWS = 600
+CARPET_SIZE = (720, 300)
+CARPET_LIMIT = 2.0
+#: Image pixels per regressor in the regressor correlations; screen size of a design matrix's columns and height.
+REGRESSOR_PIXELS = 8
+#: Image pixels across a connectivity matrix at least (one per parcel for atlases of more parcels).
+MATRIX_PIXELS = 240
+DESIGN_COLUMN_PIXELS = 10
+DESIGN_HEIGHT = 300
+#: Screen pixels per voxel row of a map's slices.
+MAP_ROW_HEIGHT = 220
+_WHITE, _RED, _GREEN = (255, 255, 255, 255), (214, 39, 40, 255), (44, 160, 44, 255)
 
 
 @dataclass
@@ -74,113 +93,154 @@ class TaskSection:
 def render(participant: str, strategy_text: str, runs: Sequence[RunSection], tasks: Sequence[TaskSection],
            version: str) -> str:
     """The report page of one participant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     sections = [("Denoising", f"<p>{html.escape(strategy_text)}</p>")]
     for run in runs:
-        parts = [figure(_motion_figure(run), f"Framewise displacement and carpet plot of {run.name}")]
+        parts = [_figure(_motion_html(run), f"Framewise displacement and carpet plot of {run.name}")]
         if run.carpet is None:
             parts.append("<p class='note'>Carpet plot not redrawn: the run's outputs were complete.</p>")
-        parts.append(figure(_confound_figure(run), f"Correlations of the nuisance regressors of {run.name}"))
+        parts.append(_figure(_confound_html(run), f"Correlations of the nuisance regressors of {run.name}"))
         if run.correlation is not None and run.correlation.is_file():
-            parts.append(figure(_matrix_figure(run), f"Connectivity matrix of {run.name}"))
+            parts.append(_figure(_matrix_html(run), f"Connectivity matrix of {run.name}"))
         maps = [(path, f"{name}: seed-to-voxel r (|r| > {R_THRESHOLD})", R_THRESHOLD, coordinates)
                 for name, coordinates, path in run.seed_maps if path.is_file()]
         if maps:
-            parts.append(figure(_maps_figure(maps, run.background), f"Seed maps of {run.name}"))
+            parts.append(_figure(maps_html(maps, run.background, "r"), f"Seed maps of {run.name}"))
         sections.append((run.name, "".join(parts)))
     for task in tasks:
-        parts = [figure(_design_figure(task.designs), f"Design matrices of {task.name}")]
+        parts = [_figure(_design_html(task.designs), f"Design matrices of {task.name}")]
         maps = [(path, f"{name}: z (|z| > {Z_THRESHOLD})", Z_THRESHOLD, None) for name, path in task.z_maps.items()
                 if path.is_file()]
         if maps:
-            parts.append(figure(_maps_figure(maps, task.background), f"Contrast z maps of {task.name}"))
+            parts.append(_figure(maps_html(maps, task.background, "z"), f"Contrast z maps of {task.name}"))
         sections.append((task.name, "".join(parts)))
     return page(f"sub-{participant}", f"bidsapp {version} participant report", sections)
 
 
-def _motion_figure(run: RunSection):
-    """Framewise displacement over the carpet plot (z-scored raw voxel series), censored volumes in red."""
-    import matplotlib.pyplot as plt
+def _figure(body: str, caption: str) -> str:
+    return f"<figure>{body}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
-    rows = 2 if run.carpet is not None else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.2 * rows), sharex=True, squeeze=False,
-                             gridspec_kw={"height_ratios": [1, 2][:rows]})
-    ax = axes[0, 0]
+
+def _grey(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """RGBA bytes of ``values`` on a grey scale from ``low`` (black) to ``high`` (white)."""
+    level = np.clip((np.asarray(values, dtype=float) - low) / (high - low or 1.0), 0.0, 1.0)
+    grey = np.rint(np.nan_to_num(level) * 255).astype(np.uint8)
+    return np.stack([grey, grey, grey, np.full_like(grey, 255)], axis=-1)
+
+
+def _motion_html(run: RunSection) -> str:
+    """Framewise displacement, censored volumes in red, over the carpet plot (z-scored raw voxel series)."""
+    title = f"Framewise displacement; {len(run.censored)} volumes censored (red)"
     fd = run.confounds.get("framewise_displacement")
-    if fd is not None:
-        ax.plot(fd.to_numpy(float), lw=1, color="k")
-    for volume in run.censored:
-        ax.axvspan(volume - 0.5, volume + 0.5, color="tab:red", alpha=0.3, lw=0)
-    if run.fd_threshold_mm is not None:
-        ax.axhline(run.fd_threshold_mm, color="tab:red", ls="--", lw=1)
-    ax.set(ylabel="FD (mm)", title=f"Framewise displacement; {len(run.censored)} volumes censored (red)")
-    if run.carpet is not None:
-        data = run.carpet.astype(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            data = (data - data.mean(axis=0)) / data.std(axis=0)
-        carpet = axes[1, 0]
-        carpet.imshow(np.nan_to_num(data.T), aspect="auto", cmap="gray", vmin=-2, vmax=2, interpolation="nearest",
-                      extent=(-0.5, data.shape[0] - 0.5, data.shape[1], 0))
-        for volume in run.censored:
-            carpet.axvline(volume, color="tab:red", alpha=0.5, lw=1)
-        carpet.set(ylabel="voxels (sample)", title="Carpet plot of the preprocessed data (z-scored voxels)")
-    axes[-1, 0].set_xlabel("volume")
-    return fig
+    if fd is None:
+        fd, title = pd.Series(np.zeros(len(run.confounds))), f"{title}; no framewise_displacement column"
+    chart = line_chart({"FD": fd.to_numpy(float)}, title, "volume", "FD (mm)", shaded=run.censored,
+                       level=run.fd_threshold_mm)
+    return chart if run.carpet is None else f"{chart}<div>{carpet_html(run.carpet, run.censored)}</div>"
 
 
-def _confound_figure(run: RunSection):
-    import matplotlib.pyplot as plt
+def carpet_html(carpet: np.ndarray, censored: Sequence[int]) -> str:
+    """Voxel series (rows, z-scored, at most :data:`CARPET_ROWS`) over volumes, censored volumes tinted red."""
+    data = carpet[:, ::max(1, -(-carpet.shape[1] // CARPET_ROWS))].astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        data = (data - data.mean(axis=0)) / data.std(axis=0)
+    rgba = _grey(np.nan_to_num(data.T), -CARPET_LIMIT, CARPET_LIMIT)
+    rgba[:, list(censored)] = (rgba[:, list(censored)] // 2 + np.array(_RED, np.uint8) // 2).astype(np.uint8)
+    width, height = CARPET_SIZE
+    return (f"<p>Carpet plot of the preprocessed data (z-scored voxels, a sample of {data.shape[1]}; "
+            f"black {-CARPET_LIMIT:g} to white {CARPET_LIMIT:g})</p>"
+            + png_html(rgba, "carpet plot", f"width:{width}px;height:{height}px;image-rendering:pixelated"))
 
+
+def _confound_html(run: RunSection) -> str:
     table = run.regressors if run.regressors.shape[1] else run.confounds.filter(regex=r"^(trans|rot)_[xyz]$")
-    fig, ax = plt.subplots(figsize=(6, 5))
-    corr = table.corr().to_numpy() if table.shape[1] else np.zeros((0, 0))
-    image = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
-    if table.shape[1] <= 40:
-        ax.set_xticks(range(table.shape[1]), table.columns, rotation=90, fontsize=6)
-        ax.set_yticks(range(table.shape[1]), table.columns, fontsize=6)
-    fig.colorbar(image, ax=ax, shrink=0.7, label="r")
-    ax.set_title("Correlations of the nuisance regressors")
-    return fig
+    if not table.shape[1]:
+        return "<p class='note'>No nuisance regressors.</p>"
+    names = np.asarray([str(c) for c in table.columns])
+    return ("<p>Correlations of the nuisance regressors (columns in the order of the rows)</p>"
+            f"{matrix_html(table.corr().to_numpy(), names, 'regressor correlations', REGRESSOR_PIXELS)}"
+            f"{colour_scale(1.0, 'r')}")
 
 
-def _matrix_figure(run: RunSection):
-    import matplotlib.pyplot as plt
-
+def _matrix_html(run: RunSection) -> str:
     table = pd.read_csv(run.correlation, sep="\t", na_values=["n/a"], index_col=0)
-    order = np.argsort(np.asarray(run.networks), kind="stable") if run.networks else np.arange(len(table))
+    networks = np.asarray(run.networks if run.networks else [""] * len(table))
+    order = np.argsort(networks, kind="stable")
     matrix = table.to_numpy(float)[np.ix_(order, order)]
     np.fill_diagonal(matrix, np.nan)
-    fig, ax = plt.subplots(figsize=(6, 5))
-    image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
-    fig.colorbar(image, ax=ax, shrink=0.7, label="Pearson r")
-    ax.set_title(f"Connectivity ({len(table)} parcels{', ordered by network' if run.networks else ''})")
-    return fig
+    title = f"Connectivity ({len(table)} parcels{', ordered by network' if run.networks else ''})"
+    cell = max(1, MATRIX_PIXELS // len(table))  # small atlases drawn as large as big ones
+    return (f"<p>{html.escape(title)}</p>{matrix_html(matrix, networks[order], 'connectivity matrix', cell)}"
+            f"{colour_scale(1.0, 'Pearson r')}")
 
 
-def _design_figure(designs: dict[str, pd.DataFrame]):
-    import matplotlib.pyplot as plt
-    from nilearn.plotting import plot_design_matrix
+def _design_html(designs: dict[str, pd.DataFrame]) -> str:
+    """Each run's design matrix, columns scaled to unit norm (as nilearn's ``plot_design_matrix``), names above."""
+    panels = []
+    for name, design in designs.items():
+        values = design.to_numpy(float)
+        values = values / np.maximum(1.0e-12, np.sqrt((values ** 2).sum(axis=0)))
+        limit = float(np.abs(values).max(initial=0.0)) or 1.0
+        width = DESIGN_COLUMN_PIXELS * values.shape[1]
+        names = "".join(f"<div style='width:{DESIGN_COLUMN_PIXELS}px'>{html.escape(str(c))}</div>"
+                        for c in design.columns)
+        panels.append(f"<div class=panel><p>{html.escape(name)}</p><div class=columns>{names}</div>"
+                      + png_html(_grey(values, -limit, limit), f"design matrix of {name}",
+                                 f"width:{width}px;height:{DESIGN_HEIGHT}px;image-rendering:pixelated") + "</div>")
+    return f"<div class=panels>{''.join(panels)}</div>"
 
-    fig, axes = plt.subplots(1, len(designs), figsize=(4.5 * len(designs), 4), squeeze=False)
-    for ax, (name, design) in zip(axes[0], designs.items()):
-        plot_design_matrix(design, axes=ax)
-        ax.set_title(name, fontsize=8)
-        ax.tick_params(labelsize=5)
-    return fig
+
+def maps_html(maps: list, background, label: str) -> str:
+    """Statistical maps, one row of three orthogonal slices each, as one image with the titles beside the rows.
+
+    ``maps`` holds (path, title, threshold, coordinates in mm or None): the
+    slices go through the coordinates (marked green), else through the voxel of
+    largest |value|; values beyond the threshold are coloured on a symmetric
+    scale to the largest |value| of all maps, over the grey background (white
+    outside it).
+    """
+    import nibabel as nib
+
+    under = np.asarray(nib.as_closest_canonical(background).dataobj, dtype=float)
+    inside = under[under != 0]
+    grey = tuple(np.percentile(inside, [2, 98])) if inside.size else (0.0, 1.0)
+    images = [nib.as_closest_canonical(nib.load(path)) for path, _, _, _ in maps]
+    values = [np.nan_to_num(np.asarray(img.dataobj, dtype=float)) for img in images]
+    limit = max(float(np.abs(v).max(initial=0.0)) for v in values) or 1.0
+    rgba = np.concatenate([_ortho(stat, under, grey, _centre(stat, img.affine, coordinates), threshold, limit,
+                                  coordinates is not None)
+                           for stat, img, (_, _, threshold, coordinates) in zip(values, images, maps)])
+    height = MAP_ROW_HEIGHT * len(maps)
+    width = height * rgba.shape[1] / rgba.shape[0]
+    titles = "".join(f"<div style='flex:1'>{html.escape(title)}</div>" for _, title, _, _ in maps)
+    return (f"<div class=matrix><div class=rows style='height:{height}px'>{titles}</div>"
+            f"{png_html(rgba, 'statistical maps', f'width:{width:.0f}px')}</div>{colour_scale(limit, label)}")
 
 
-def _maps_figure(maps: list, background):
-    """Statistical maps, one row each: (path, title, threshold, coordinates of a marker or None)."""
-    import matplotlib.pyplot as plt
-    from nilearn.plotting import plot_stat_map
+def _centre(stat: np.ndarray, affine: np.ndarray, coordinates: Sequence[float] | None) -> np.ndarray:
+    """The voxel nearest ``coordinates`` (mm), else the voxel of largest |value|, inside the grid."""
+    if coordinates is None:
+        centre = np.unravel_index(np.argmax(np.abs(stat)), stat.shape)
+    else:
+        centre = np.round(np.linalg.solve(affine, np.r_[coordinates, 1.0])[:3]).astype(int)
+    return np.clip(centre, 0, np.array(stat.shape) - 1)
 
-    fig, axes = plt.subplots(len(maps), 1, figsize=(9, 2.6 * len(maps)), squeeze=False)
-    for ax, (path, title, threshold, coordinates) in zip(axes[:, 0], maps):
-        display = plot_stat_map(str(path), bg_img=background, threshold=threshold, display_mode="ortho",
-                                cut_coords=coordinates, title=title, axes=ax, figure=fig, draw_cross=False,
-                                black_bg=False)
-        if coordinates is not None:
-            display.add_markers([coordinates], marker_color="g", marker_size=60)
-    return fig
+
+def _ortho(stat: np.ndarray, background: np.ndarray, grey: tuple[float, float], centre: np.ndarray,
+           threshold: float, limit: float, marker: bool) -> np.ndarray:
+    """Sagittal, coronal and axial slices of RAS arrays through ``centre``, side by side, as RGBA bytes."""
+    i, j, k = centre
+    panels = []
+    for index, (row, column) in (((i, slice(None), slice(None)), (k, j)), ((slice(None), j, slice(None)), (k, i)),
+                                 ((slice(None), slice(None), k), (j, i))):
+        under, values = background[index].T[::-1], stat[index].T[::-1]  # rows from the top, columns rightward
+        rgba = _grey(under, *grey)
+        rgba[under == 0] = _WHITE
+        shown = np.abs(values) > threshold
+        rgba[shown] = colour_bytes(values[shown], limit)
+        if marker:
+            top = len(under) - 1 - row
+            rgba[max(top - 1, 0):top + 2, max(column - 1, 0):column + 2] = _GREEN
+        panels.append(rgba)
+    height = max(len(panel) for panel in panels)
+    return np.concatenate([np.pad(panel, ((height - len(panel), 0), (0, 2), (0, 0)), constant_values=255)
+                           for panel in panels], axis=1)

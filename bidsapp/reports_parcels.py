@@ -47,7 +47,7 @@ def _order_by_network(parcels: pd.DataFrame) -> np.ndarray:
     return np.lexsort((np.arange(len(parcels)), parcels["network"].to_numpy()))
 
 
-def _colours(values: np.ndarray, limit: float) -> np.ndarray:
+def colour_bytes(values: np.ndarray, limit: float) -> np.ndarray:
     """RGBA bytes of ``values`` on :data:`CMAP` from ``-limit`` to ``limit`` (NaN white)."""
     from matplotlib import colormaps
 
@@ -67,23 +67,24 @@ def _number(value: float) -> str:
 
 def colour_scale(limit: float, label: str) -> str:
     """A horizontal colour bar from ``-limit`` to ``limit`` (CSS gradient)."""
-    stops = ", ".join(_hex(c) for c in _colours(np.linspace(-limit, limit, 11), limit).tolist())
+    stops = ", ".join(_hex(c) for c in colour_bytes(np.linspace(-limit, limit, 11), limit).tolist())
     return (f"<div class=scale><span>{-limit:.3g}</span><span class=bar style='background:linear-gradient("
             f"to right, {stops})'></span><span>{limit:.3g}</span> {html.escape(label)}</div>")
 
 
-def matrix_html(matrix: np.ndarray, labels: np.ndarray, alt: str) -> str:
+def matrix_html(matrix: np.ndarray, labels: np.ndarray, alt: str, cell: int = 1) -> str:
     """A square matrix ordered by group (``labels``) as an image, the group names beside their rows.
 
-    One pixel per cell, a grey line between groups, values from -1 to 1 on
-    :data:`CMAP`; the browser scales the image up without smoothing.
+    ``cell`` pixels per cell (one by default), a grey line of one pixel between
+    groups, values from -1 to 1 on :data:`CMAP` (NaN white); the browser scales
+    the image up without smoothing.
     """
     edges = np.flatnonzero(labels[1:] != labels[:-1]) + 1
-    rgba = _colours(matrix, 1.0)
-    rgba = np.insert(np.insert(rgba, edges, 160, axis=0), edges, 160, axis=1)
+    rgba = np.repeat(np.repeat(colour_bytes(matrix, 1.0), cell, axis=0), cell, axis=1)
+    rgba = np.insert(np.insert(rgba, edges * cell, 160, axis=0), edges * cell, 160, axis=1)
     size = rgba.shape[0] * PIXELS_PER_PARCEL
     starts = np.r_[0, edges]
-    counts = np.diff(np.r_[starts, len(labels)]) + 1
+    counts = np.diff(np.r_[starts, len(labels)]) * cell + 1
     names = "".join(f"<div style='flex:{count}'>{html.escape(str(labels[start]))}</div>"
                     for start, count in zip(starts, counts))
     return (f"<div class=matrix><div class=rows style='height:{size:.0f}px'>{names}</div>"
@@ -93,7 +94,7 @@ def matrix_html(matrix: np.ndarray, labels: np.ndarray, alt: str) -> str:
 def heat_table(table: pd.DataFrame, limit: float) -> str:
     """A DataFrame of numbers as an HTML table, each cell coloured by its value on :data:`CMAP`."""
     values = table.to_numpy()
-    colours = _colours(values, limit)
+    colours = colour_bytes(values, limit)
     text = np.where(np.abs(values) > 0.6 * limit, "#fff", "#000")  # legible on the darkest colours
     header = "".join(f"<th>{html.escape(str(column))}</th>" for column in [table.index.name or "", *table.columns])
     rows = []
@@ -122,10 +123,13 @@ def bar_table(means: pd.DataFrame, title: str) -> str:
 
 
 def line_chart(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str,
-               width: int = 720, height: int = 250) -> str:
-    """Lines as an inline SVG chart: one polyline per series, y ticks at the extremes and at zero."""
+               width: int = 720, height: int = 250, *, shaded: Sequence[int] = (), level: float | None = None) -> str:
+    """Lines as an inline SVG chart: one polyline per series, y ticks at the extremes and at zero.
+
+    ``shaded`` x positions are marked by red bands, ``level`` by a dashed red line.
+    """
     left, right, top, bottom = 55, 10, 30, 40
-    values = np.concatenate([np.asarray(v, dtype=float) for v in series.values()])
+    values = np.concatenate([np.asarray(v, dtype=float) for v in series.values()] + [[] if level is None else [level]])
     low, high = float(np.nanmin(values)), float(np.nanmax(values))
     high = high if high > low else low + 1.0
     n = max(len(v) for v in series.values())
@@ -142,6 +146,11 @@ def line_chart(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: s
     for tick in sorted({low, high} | ({0.0} if low < 0 < high else set())):
         parts.append(f"<line x1='{left - 4}' x2='{width - right}' y1='{y(tick):.1f}' y2='{y(tick):.1f}' "
                      f"stroke='#ddd'/><text x='{left - 6}' y='{y(tick) + 4:.1f}' text-anchor='end'>{tick:.2g}</text>")
+    parts += [f"<rect x='{left + x_scale * (x - 0.5):.1f}' y='{top}' width='{x_scale:.1f}' "
+              f"height='{height - top - bottom}' fill='#d62728' fill-opacity='0.3'/>" for x in shaded]
+    if level is not None:
+        parts.append(f"<line x1='{left}' x2='{width - right}' y1='{y(level):.1f}' y2='{y(level):.1f}' "
+                     "stroke='#d62728' stroke-dasharray='4 3'/>")
     for k, (label, line) in enumerate(series.items()):
         line = np.asarray(line, dtype=float)
         keep = np.isfinite(line)
@@ -261,7 +270,7 @@ def surface_section(values: np.ndarray, atlas_path, title: str) -> str:
     images = []
     for hemisphere in ("left", "right"):
         pixels, faces, shading = lateral_view(hemisphere)
-        colours = _colours(values[labels[hemisphere]][faces].mean(axis=1), limit)
+        colours = colour_bytes(values[labels[hemisphere]][faces].mean(axis=1), limit)
         colours[:, :3] = (colours[:, :3] * (0.35 + 0.65 * shading[:, None])).astype(np.uint8)
         image = np.where(pixels[..., None] >= 0, colours[pixels], 255).astype(np.uint8)
         images.append(image)

@@ -268,7 +268,8 @@ def test_report(simple):
                     "carpet plot", "nuisance regressors", "Connectivity matrix", "Seed maps", "Design matrices",
                     "Contrast z maps"):
         assert heading in report, heading
-    assert report.count("data:image/png;base64") == 3 * 4 + 2
+    # per run: carpet, regressor correlations, connectivity, seed maps; per task run: its design; the z maps
+    assert report.count("data:image/png;base64") == 3 * 4 + 2 + 1
 
 
 def _nodes_atlas(path: Path) -> Path:

@@ -109,6 +109,15 @@ def test_equals_run_glm_and_compute_contrast(runs, noise_model):
         assert maps.dof == reference.dof
 
 
+def _ar_data(design: pd.DataFrame, coefficients: np.ndarray, seed: int) -> np.ndarray:
+    """float32 (T, N) data: baseline 100, AR(1) noise with each unit's coefficient, a random effect of a."""
+    rng = np.random.default_rng(seed)
+    noise = np.zeros((N_VOLUMES, coefficients.size))
+    for t in range(N_VOLUMES):
+        noise[t] = rng.normal(size=coefficients.size) + (coefficients * noise[t - 1] if t else 0)
+    return (100 + noise + np.outer(design["a"], rng.normal(size=coefficients.size))).astype(np.float32)
+
+
 @pytest.mark.parametrize("noise_model", ["ar1", "ols"])
 @pytest.mark.parametrize("duplicate_column", [False, True])
 def test_many_ar_bins_equal_run_glm(runs, noise_model, duplicate_column):
@@ -117,12 +126,7 @@ def test_many_ar_bins_equal_run_glm(runs, noise_model, duplicate_column):
     design = glm.design_matrix(events, N_VOLUMES, TR)
     if duplicate_column:
         design.insert(2, "a_copy", design["a"])
-    rng = np.random.default_rng(7)
-    coefficients = np.linspace(-0.6, 0.9, 400)
-    noise = np.zeros((N_VOLUMES, coefficients.size))
-    for t in range(N_VOLUMES):
-        noise[t] = rng.normal(size=coefficients.size) + (coefficients * noise[t - 1] if t else 0)
-    data = (100 + noise + np.outer(design["a"], rng.normal(size=coefficients.size))).astype(np.float32)
+    data = _ar_data(design, np.linspace(-0.6, 0.9, 400), seed=7)
     fitted = glm.fit_contrasts(data, design, [Contrast("aMinusB", "a - b")], noise_model=noise_model)["aMinusB"]
     labels, results = run_glm(data, design.to_numpy(), noise_model=noise_model)
     assert noise_model == "ols" or len(results) > 50
@@ -233,3 +237,20 @@ def test_read_events_tsv_amplitude_and_bad_onset(tmp_path):
     bad.write_text("onset\ttrial_type\n1\tgo\n")
     with pytest.raises(MissingInputError, match="bad_events.tsv: no duration column"):
         glm.read_events(bad)
+
+
+@pytest.mark.parametrize("noise_model", ["ar1", "ols"])
+def test_blocks_and_signal_scaling_equal_one_fit(runs, noise_model):
+    """Blocks (units refitted in order of their AR(1) bin) with scaling and censoring equal one fit of scaled data."""
+    _, events, _ = runs[0]
+    design = glm.design_matrix(events, N_VOLUMES, TR)
+    data = _ar_data(design, np.random.default_rng(1).uniform(-0.5, 0.9, 300), seed=3)
+    keep = np.r_[2:40, 45:N_VOLUMES]
+    contrasts = [Contrast("a", "a"), Contrast("aMinusB", "a - b")]
+    blocked = glm.fit_contrasts(data, design, contrasts, noise_model=noise_model, sample_mask=keep,
+                                signal_scaling=True, block=70)
+    whole = glm.fit_contrasts(mean_scaling(data[keep])[0], design.iloc[keep], contrasts, noise_model=noise_model)
+    for name in ("a", "aMinusB"):
+        np.testing.assert_allclose(blocked[name].effect, whole[name].effect, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(blocked[name].variance, whole[name].variance, rtol=1e-10, atol=1e-14)
+        assert blocked[name].dof == whole[name].dof

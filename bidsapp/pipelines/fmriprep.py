@@ -249,26 +249,9 @@ def _fit_run(item: PreparedRun, contrasts: Sequence[Contrast], analysis: Analysi
     Voxels are fitted :data:`VOXEL_BLOCK` at a time (each voxel's fit is its
     own), which bounds the memory the fit needs.
     """
-    from nilearn.glm.first_level import mean_scaling
-
     columns = set(item.design.columns)
     estimable = [c for c in contrasts if set(glm.expression_names(c.expression)) <= columns]
-    keep = item.denoising.sample_mask
-    design = item.design.iloc[keep]
     for unit, data in (("voxels", voxels), ("parcels", means[:, item.parcels.valid])):
-        pieces = [glm.fit_contrasts(mean_scaling(data[keep, start:start + VOXEL_BLOCK])[0], design, estimable,
-                                    noise_model=analysis.noise_model)
-                  for start in range(0, data.shape[1], VOXEL_BLOCK)]
-        item.fits[unit] = {c.name: _concatenate([piece[c.name] for piece in pieces]) for c in estimable}
-
-
-def _concatenate(contrasts: Sequence):
-    """One nilearn contrast from contrasts of the same model on consecutive blocks of units."""
-    from nilearn.glm.contrasts import Contrast as NilearnContrast
-
-    if len(contrasts) == 1:
-        return contrasts[0]
-    first = contrasts[0]
-    return NilearnContrast(effect=np.concatenate([c.effect for c in contrasts], axis=-1),
-                           variance=np.concatenate([c.variance for c in contrasts]), dim=first.dim, dof=first.dof,
-                           stat_type=first.stat_type)
+        item.fits[unit] = glm.fit_contrasts(data, item.design, estimable, noise_model=analysis.noise_model,
+                                            sample_mask=item.denoising.sample_mask, signal_scaling=True,
+                                            block=VOXEL_BLOCK)
