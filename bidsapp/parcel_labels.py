@@ -45,6 +45,31 @@ def dataset_root(data: Path, subject: str) -> Path:
     return data.parent
 
 
+def node_coordinates(data: Path, subject: str, n_parcels: int) -> list[list[float]] | None:
+    """Parcel centroids (mm) from the dataset's ``atlas.npz`` (``coords``, a row per parcel), if it has them.
+
+    The HCP course's ``atlas.npz`` gives approximate MNI coordinates of each
+    parcel's centroid, in the row order of the time series. Returns None when
+    there is no such file or array; a ``coords`` of another shape is ignored
+    with a warning.
+    """
+    path = dataset_root(data, subject) / "atlas.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as atlas:
+            coordinates = atlas["coords"] if "coords" in atlas.files else None
+    except (OSError, ValueError) as error:
+        raise MissingInputError(f"{path}: cannot be read as an .npz archive ({error})") from error
+    if coordinates is None:
+        return None
+    if coordinates.shape != (n_parcels, 3):
+        LOGGER.warning("%s: coords has shape %s, not (%d, 3); parcel coordinates left out", path,
+                       coordinates.shape, n_parcels)
+        return None
+    return np.round(coordinates.astype(float), 2).tolist()
+
+
 def read_regions(path: Path) -> pd.DataFrame:
     """A labels table from ``regions.npy`` (name, network[, myelin]) or a ``*_dseg.tsv`` (name, network...)."""
     try:

@@ -258,6 +258,14 @@ def lateral_view(hemisphere: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pixels, faces, shading
 
 
+def has_surface_labels(atlas_path: Path) -> bool:
+    """Whether ``atlas.npz`` exists and maps fsaverage5 vertices to parcels (``labels_L`` and ``labels_R``)."""
+    if not atlas_path.is_file():
+        return False
+    with np.load(atlas_path) as atlas:
+        return {"labels_L", "labels_R"} <= set(atlas.files)
+
+
 def surface_section(values: np.ndarray, atlas_path, title: str) -> str:
     """Parcel values on the lateral fsaverage5 surfaces; ``atlas.npz`` maps each vertex to a parcel (``labels_L/R``).
 
@@ -331,7 +339,7 @@ def render_participant_report(job, parcels: pd.DataFrame, rest: Sequence, tasks:
         body = ("<p>Mean effect (GLM contrast estimate) of each network's parcels, per hemisphere: bars to the "
                 "right are positive (red), to the left negative (blue); hover for the value.</p>"
                 + contrasts_section(statmaps, parcels))
-        if atlas.is_file():
+        if has_surface_labels(atlas):
             body += "".join(surface_section(statmaps[title]["effect"].to_numpy(), atlas, f"{title}: effect")
                             for title in _first_per_task(statmaps))
         sections.append(("Task contrasts", body))

@@ -4,7 +4,8 @@
 # Starts a Docker engine of its own in a temporary folder (installing docker.io and debootstrap first if
 # they are missing), makes a local Debian base image with debootstrap (no image registry is needed),
 # builds the image with this host's pip settings as build arguments, runs `bidsapp --version` and the whole
-# demo as an arbitrary non-root UID with a read-only image and a tmpfs /tmp, checks the outputs, and
+# demo as an arbitrary non-root UID with a read-only image and a tmpfs /tmp, checks the outputs (present,
+# owned by that UID, valid BIDS derivatives by the validator in the image), and
 # stops the engine it started. Prints the build time, the image size and the demo's run time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,6 +86,10 @@ fi
 for output in results/fmriprep/dataset_description.json results/fmriprep/group/desc-summary_report.html \
               results/hcp/dataset_description.json results/hcp/group/desc-summary_report.html; do
     [ -s "$DEMO_DIR/$output" ] || { say "missing output: $output"; exit 1; }
+done
+for pipeline in fmriprep hcp; do
+    "${run[@]}" --entrypoint bids-validator-deno "$IMAGE" "$DEMO_DIR/results/$pipeline" > "$SCRATCH/validator.log" \
+        || { tail -n 20 "$SCRATCH/validator.log"; say "results/$pipeline is not a valid BIDS derivatives dataset"; exit 1; }
 done
 foreign=$(find "$DEMO_DIR/results" ! -uid "${RUN_AS%%:*}" | head -n 1)
 [ -z "$foreign" ] || { say "$foreign is not owned by UID ${RUN_AS%%:*}"; exit 1; }

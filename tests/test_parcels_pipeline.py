@@ -244,6 +244,12 @@ def test_outputs_and_sidecars_exist(course_run, capsys):
         assert sidecar["Sources"] and sidecar["Parameters"], name
     assert len(written) == 4 * 2 + 3 + 2 * (5 + 1 + 1)
     assert (out / f"sub-{SUB}.html").is_file()
+    with np.load(hcp_dir / "atlas.npz") as atlas:
+        coords = atlas["coords"]
+    for desc in ("", "_desc-fisherz"):
+        sidecar = json.loads((func / f"sub-{SUB}_task-rest_{SPACE}_stat-pearsoncorrelation{desc}_relmat.json").read_text())
+        assert sidecar["Atlas"]["Name"] == "Glasser"
+        np.testing.assert_allclose(sidecar["Atlas"]["NodeCoordinates"], coords, atol=0.006)
     statmap = _read(func / f"sub-{SUB}_task-emotion_{SPACE}_contrast-fearMinusNeut_statmap.tsv")
     assert list(statmap.columns) == ["name", "hemisphere", "network", "effect", "variance", "t", "z", "p"]
     assert statmap.loc[statmap["name"] == "R_4", ["hemisphere", "network"]].values.tolist() == [["right",

@@ -62,6 +62,8 @@ def test_demo_participant_and_group(demo, demo_results):
     assert "connectome of the strongest edges" in report and "design matrix and contrasts" in report
     hcp_group = pd.read_csv(out / "hcp" / "group" / "desc-summary_qc.tsv", sep="\t")
     assert (hcp_group["n_parcels"] == 360).all() and (hcp_group["n_flat_parcels"] == 0).all()
+    hcp_report = (out / "hcp" / "group" / "desc-summary_report.html").read_text()
+    assert "connectome of the strongest edges" in hcp_report  # at the centroids of the dataset's atlas.npz
 
 
 @pytest.mark.parametrize("pipeline", ["fmriprep", "hcp"])

@@ -4,6 +4,7 @@
 (Neuromatch) notebooks::
 
     regions.npy                                   (360, 3): name, network, myelin
+    atlas.npz                                     labels_R, labels_L (fsaverage5 vertices), coords (360, 3)
     subjects/100307/timeseries/bold5_Atlas_MSMAll_Glasser360Cortical.npy   (360, T)
     subjects/100307/EVs/tfMRI_MOTOR_RL/lf.txt     onset  duration  amplitude
 
@@ -105,6 +106,27 @@ def _write_regions(hcp_dir: Path, table: pd.DataFrame) -> None:
         [[n, w, f"{m:g}"] for n, w, m in zip(table["name"], table["network"], table["myelin"])]
     )
     np.save(hcp_dir / "regions.npy", regions)
+
+
+def _write_atlas(hcp_dir: Path, table: pd.DataFrame) -> None:
+    """``atlas.npz`` as the HCP course has it: each fsaverage5 vertex's parcel and each parcel's centroid.
+
+    ``labels_R`` and ``labels_L`` give the 0-based parcel (row of ``regions.npy``) of each vertex of the right
+    and left hemisphere, ``coords`` each parcel's centroid in mm. The places are synthetic: the parcels of
+    a hemisphere are k-means clusters of its pial vertices (deterministic), not the Glasser areas.
+    """
+    from nilearn.datasets import load_fsaverage
+    from scipy.cluster.vq import kmeans2
+
+    pial = load_fsaverage("fsaverage5")["pial"]
+    labels, coords = {}, np.full((len(table), 3), np.nan)
+    for hemisphere in ("right", "left"):
+        parcels = np.flatnonzero(table["hemisphere"].to_numpy() == hemisphere)
+        vertices = np.asarray(pial.parts[hemisphere].coordinates, dtype=float)
+        centres, cluster = kmeans2(vertices, len(parcels), seed=0, minit="++")
+        labels[hemisphere] = parcels[cluster]
+        coords[parcels] = centres
+    np.savez(hcp_dir / "atlas.npz", labels_R=labels["right"], labels_L=labels["left"], coords=coords.round(2))
 
 
 def _write_course_subject(hcp_dir: Path, sid: str, runs) -> None:
@@ -283,6 +305,7 @@ def write_hcp_datasets(
     bids = Path(hcp_bids_dir) if hcp_bids_dir is not None else None
     if course is not None:
         _write_regions(course, table)
+        _write_atlas(course, table)
     if bids is not None:
         _write_bids_top(bids, ids, seed)
         write_tsv(

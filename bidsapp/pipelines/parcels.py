@@ -45,7 +45,7 @@ from bidsapp.discovery import run_name
 from bidsapp.inputs import read_parcel_timeseries
 from bidsapp.parcel_cleaning import clean_parcels, parcel_strategy
 from bidsapp.parcel_glm import TaskRun, fit_task, selective_average_contrasts, statmap_table
-from bidsapp.parcel_labels import parcel_table
+from bidsapp.parcel_labels import node_coordinates, parcel_table
 from bidsapp.pipelines import parcels_sidecars as sidecars
 from bidsapp.pipelines.parcels_plan import RestPlan, TaskPlan, dummy_volumes, plan_participant
 from bidsapp.relmat import relmat_text
@@ -122,13 +122,14 @@ def _rest(plan: RestPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
     volumes = {name: len(data) for name, data in cleaned.items()}
     volumes["combined"] = sum(volumes.values())
     names = parcels["name"].tolist()
+    coordinates = node_coordinates(job.runs[0].data, job.participant, len(names))
     for (scope, stat, desc), output in todo.items():
         runs = plan.runs if scope == "combined" else [run for run in plan.runs if run.name == scope]
         matrix = from_covariance(covariances[scope], _KINDS[stat], volumes[scope])
         if np.isnan(matrix).all():
             LOGGER.warning("%s: %s not estimable from %d volumes of %d parcels (all n/a)", output.path.name,
                            _KINDS[stat], volumes[scope], len(names))
-        sidecar = sidecars.relmat(stat, desc, runs, dummy, analysis)
+        sidecar = sidecars.relmat(stat, desc, runs, dummy, analysis, coordinates)
         if desc == "fisherz":
             text = relmat_text(fisher_z(matrix), names)
         elif desc == "networks":

@@ -33,11 +33,15 @@ def _runs(runs: Sequence[Run], dummy: int) -> dict[str, Any]:
             "CensoredVolumes": {run.name: list(range(dummy)) for run in runs}}
 
 
-def relmat(stat: str, desc: str | None, runs: Sequence[Run], dummy: int, analysis: Analysis) -> dict[str, Any]:
-    """Sidecar of a relationship matrix."""
+def relmat(stat: str, desc: str | None, runs: Sequence[Run], dummy: int, analysis: Analysis,
+           coordinates: list[list[float]] | None = None) -> dict[str, Any]:
+    """Sidecar of a relationship matrix; ``coordinates`` (parcel centroids, mm) are recorded when known."""
+    atlas: dict[str, Any] = {"Name": "Glasser"}
+    if coordinates and desc != "networks":
+        atlas["NodeCoordinates"] = coordinates
     content: dict[str, Any] = {
         "Description": f"{_MEASURES[stat]} between Glasser parcels",
-        "Measure": _MEASURES[stat], "Atlas": "Glasser", "Space": "fsLR", "Layout": _LAYOUT,
+        "Measure": _MEASURES[stat], "Atlas": atlas, "Space": "fsLR", "Layout": _LAYOUT,
         "DenoisingStrategy": {**STRATEGY, "HighPassHz": analysis.high_pass_hz, "LowPassHz": analysis.low_pass_hz},
         **_runs(runs, dummy),
     }
