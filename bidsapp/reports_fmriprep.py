@@ -5,8 +5,8 @@ plot of the raw data (Power 2017), the correlations among the nuisance
 regressors, and the connectivity matrix and seed maps; per task: the design
 matrices and each contrast's z map.
 
-No matplotlib axes are laid out (that took seconds per participant), as in
-:mod:`bidsapp.reports_parcels`: the framewise displacement is an inline SVG
+No matplotlib axes are laid out (that took seconds per participant; the
+drawing functions are :mod:`bidsapp.report`'s): the framewise displacement is an inline SVG
 chart, and the carpet plot, matrices, designs and maps are PNGs of one pixel
 per value (colour-mapped directly), scaled up by the browser, with their labels
 in HTML beside them.
@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bidsapp.report import page, png_html
-from bidsapp.reports_parcels import colour_bytes, colour_scale, line_chart, matrix_html
+from bidsapp.report import colour_bytes, colour_scale, line_chart, matrix_html, page, png_html
 
 #: |z| shown on contrast maps (p < 0.001 one-sided), and |r| on seed maps.
 Z_THRESHOLD = 3.09

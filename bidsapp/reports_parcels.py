@@ -8,10 +8,10 @@ parcels ranked by |effect|, and, when the dataset has ``atlas.npz``, each
 task's first contrast on the fsaverage5 surface (nilearn ships the mesh).
 
 No matplotlib axes are laid out (that took seconds per participant): the
-connectivity matrix is a PNG with one pixel per parcel pair (colour-mapped
-directly, a grey line between networks), the surface maps PNGs rasterised from
-the mesh (:func:`lateral_view`), the profile an inline SVG line chart, and the
-means HTML tables with coloured cells or bars, drawn by the browser.
+connectivity matrix is a PNG with one pixel per parcel pair, the profile an
+inline SVG line chart and the means HTML tables with coloured cells or bars
+(the drawing functions of :mod:`bidsapp.report`), and the surface maps PNGs
+rasterised from the mesh here (:func:`lateral_view`).
 """
 
 from __future__ import annotations
@@ -28,141 +28,19 @@ from bidsapp import __version__
 from bidsapp.hcp_summaries import HEMISPHERES, network_hemisphere_means, rank_parcels
 from bidsapp.parcel_labels import dataset_root
 from bidsapp.relmat import read_relmat
-from bidsapp.report import page, png_html, table_html
+from bidsapp.report import (bar_table, colour_bytes, colour_scale, heat_table, line_chart, matrix_html, page, png_html,
+                            table_html)
 
 #: The seed parcel of the HCP course's connectivity profile.
 SEED_PARCEL = "R_FEF"
 #: Parcels listed per contrast, by decreasing |effect|.
 TOP_PARCELS = 10
-#: Colour map of signed values (negative blue, positive red).
-CMAP = "RdBu_r"
-#: Screen pixels per parcel in the connectivity matrix.
-PIXELS_PER_PARCEL = 1.5
 #: Pixels per mm of the inflated fsaverage5 surface in the surface maps.
 SURFACE_PIXELS_PER_MM = 1.6
-_LINE_COLOURS = ("#1f77b4", "#d62728")
 
 
 def _order_by_network(parcels: pd.DataFrame) -> np.ndarray:
     return np.lexsort((np.arange(len(parcels)), parcels["network"].to_numpy()))
-
-
-def colour_bytes(values: np.ndarray, limit: float) -> np.ndarray:
-    """RGBA bytes of ``values`` on :data:`CMAP` from ``-limit`` to ``limit`` (NaN white)."""
-    from matplotlib import colormaps
-
-    colours = colormaps[CMAP]((np.asarray(values, dtype=float) / limit + 1) / 2, bytes=True)
-    colours[np.isnan(values)] = 255
-    return colours
-
-
-def _hex(rgba: Sequence[int]) -> str:
-    red, green, blue = rgba[:3]
-    return f"#{red:02x}{green:02x}{blue:02x}"
-
-
-def _number(value: float) -> str:
-    return "n/a" if np.isnan(value) else f"{value:.2g}"
-
-
-def colour_scale(limit: float, label: str) -> str:
-    """A horizontal colour bar from ``-limit`` to ``limit`` (CSS gradient)."""
-    stops = ", ".join(_hex(c) for c in colour_bytes(np.linspace(-limit, limit, 11), limit).tolist())
-    return (f"<div class=scale><span>{-limit:.3g}</span><span class=bar style='background:linear-gradient("
-            f"to right, {stops})'></span><span>{limit:.3g}</span> {html.escape(label)}</div>")
-
-
-def matrix_html(matrix: np.ndarray, labels: np.ndarray, alt: str, cell: int = 1) -> str:
-    """A square matrix ordered by group (``labels``) as an image, the group names beside their rows.
-
-    ``cell`` pixels per cell (one by default), a grey line of one pixel between
-    groups, values from -1 to 1 on :data:`CMAP` (NaN white); the browser scales
-    the image up without smoothing.
-    """
-    edges = np.flatnonzero(labels[1:] != labels[:-1]) + 1
-    rgba = np.repeat(np.repeat(colour_bytes(matrix, 1.0), cell, axis=0), cell, axis=1)
-    rgba = np.insert(np.insert(rgba, edges * cell, 160, axis=0), edges * cell, 160, axis=1)
-    size = rgba.shape[0] * PIXELS_PER_PARCEL
-    starts = np.r_[0, edges]
-    counts = np.diff(np.r_[starts, len(labels)]) * cell + 1
-    names = "".join(f"<div style='flex:{count}'>{html.escape(str(labels[start]))}</div>"
-                    for start, count in zip(starts, counts))
-    return (f"<div class=matrix><div class=rows style='height:{size:.0f}px'>{names}</div>"
-            f"{png_html(rgba, alt, f'width:{size:.0f}px')}</div>")
-
-
-def heat_table(table: pd.DataFrame, limit: float) -> str:
-    """A DataFrame of numbers as an HTML table, each cell coloured by its value on :data:`CMAP`."""
-    values = table.to_numpy()
-    colours = colour_bytes(values, limit)
-    text = np.where(np.abs(values) > 0.6 * limit, "#fff", "#000")  # legible on the darkest colours
-    header = "".join(f"<th>{html.escape(str(column))}</th>" for column in [table.index.name or "", *table.columns])
-    rows = []
-    for name, row, row_colours, row_text in zip(table.index, values.tolist(), colours.tolist(), text.tolist()):
-        cells = "".join(f"<td class=num style='background:{_hex(colour)};color:{ink}'>{_number(value)}</td>"
-                        for value, colour, ink in zip(row, row_colours, row_text))
-        rows.append(f"<tr><th>{html.escape(str(name))}</th>{cells}</tr>")
-    return f"<table class=heat><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def bar_table(means: pd.DataFrame, title: str) -> str:
-    """Signed values as horizontal bars about zero, one row per index entry and one bar column per column."""
-    limit = float(np.nanmax(np.abs(means.to_numpy()), initial=0.0)) or 1.0
-    header = "".join(f"<th>{html.escape(str(column))}</th>" for column in means.columns)
-    rows = []
-    for network, values in zip(means.index, means.to_numpy()):
-        cells = []
-        for value in values:
-            width = 0.0 if np.isnan(value) else 50 * abs(value) / limit
-            start, colour = (50, "#c0392b") if value >= 0 else (50 - width, "#2e6da4")
-            cells.append(f"<td class=bars title='{_number(value)}'><span style='margin-left:{start:.1f}%;"
-                         f"width:{width:.1f}%;background:{colour}'></span></td>")
-        rows.append(f"<tr><th>{html.escape(str(network))}</th>{''.join(cells)}</tr>")
-    return (f"<table class=bars><caption>{html.escape(title)} (|bar| max {limit:.3g})</caption>"
-            f"<thead><tr><th></th>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
-
-
-def line_chart(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str,
-               width: int = 720, height: int = 250, *, shaded: Sequence[int] = (), level: float | None = None) -> str:
-    """Lines as an inline SVG chart: one polyline per series, y ticks at the extremes and at zero.
-
-    ``shaded`` x positions are marked by red bands, ``level`` by a dashed red line.
-    """
-    left, right, top, bottom = 55, 10, 30, 40
-    values = np.concatenate([np.asarray(v, dtype=float) for v in series.values()] + [[] if level is None else [level]])
-    low, high = float(np.nanmin(values)), float(np.nanmax(values))
-    high = high if high > low else low + 1.0
-    n = max(len(v) for v in series.values())
-    x_scale = (width - left - right) / max(n - 1, 1)
-
-    def y(v):
-        return top + (height - top - bottom) * (high - v) / (high - low)
-
-    parts = [(f"<svg class=chart xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img'>"
-              f"<title>{html.escape(title)}</title>"),
-             f"<text x='{width / 2}' y='16' text-anchor='middle'>{html.escape(title)}</text>",
-             (f"<rect x='{left}' y='{top}' width='{width - left - right}' height='{height - top - bottom}' "
-              "fill='none' stroke='#888'/>")]
-    for tick in sorted({low, high} | ({0.0} if low < 0 < high else set())):
-        parts.append(f"<line x1='{left - 4}' x2='{width - right}' y1='{y(tick):.1f}' y2='{y(tick):.1f}' "
-                     f"stroke='#ddd'/><text x='{left - 6}' y='{y(tick) + 4:.1f}' text-anchor='end'>{tick:.2g}</text>")
-    parts += [f"<rect x='{left + x_scale * (x - 0.5):.1f}' y='{top}' width='{x_scale:.1f}' "
-              f"height='{height - top - bottom}' fill='#d62728' fill-opacity='0.3'/>" for x in shaded]
-    if level is not None:
-        parts.append(f"<line x1='{left}' x2='{width - right}' y1='{y(level):.1f}' y2='{y(level):.1f}' "
-                     "stroke='#d62728' stroke-dasharray='4 3'/>")
-    for k, (label, line) in enumerate(series.items()):
-        line = np.asarray(line, dtype=float)
-        keep = np.isfinite(line)
-        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(left + x_scale * np.flatnonzero(keep), y(line[keep])))
-        colour = _LINE_COLOURS[k % len(_LINE_COLOURS)]
-        parts.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.2' points='{points}'/>"
-                     f"<text x='{width - right - 150}' y='{top + 15 + 15 * k}' fill='{colour}'>"
-                     f"{html.escape(label)}</text>")
-    parts.append(f"<text x='{(left + width - right) / 2}' y='{height - 8}' text-anchor='middle'>"
-                 f"{html.escape(xlabel)}</text><text transform='translate(14,{(top + height - bottom) / 2}) "
-                 f"rotate(-90)' text-anchor='middle'>{html.escape(ylabel)}</text></svg>")
-    return "".join(parts)
 
 
 def connectivity_section(matrix: pd.DataFrame, networks: pd.DataFrame | None, parcels: pd.DataFrame) -> str:
@@ -258,22 +136,22 @@ def lateral_view(hemisphere: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pixels, faces, shading
 
 
-def has_surface_labels(atlas_path: Path) -> bool:
-    """Whether ``atlas.npz`` exists and maps fsaverage5 vertices to parcels (``labels_L`` and ``labels_R``)."""
+def surface_labels(atlas_path: Path) -> dict[str, np.ndarray] | None:
+    """Each fsaverage5 vertex's parcel by hemisphere, from ``atlas.npz`` (``labels_L``, ``labels_R``); None without."""
     if not atlas_path.is_file():
-        return False
+        return None
     with np.load(atlas_path) as atlas:
-        return {"labels_L", "labels_R"} <= set(atlas.files)
+        if not {"labels_L", "labels_R"} <= set(atlas.files):
+            return None
+        return {"left": atlas["labels_L"], "right": atlas["labels_R"]}
 
 
-def surface_section(values: np.ndarray, atlas_path, title: str) -> str:
-    """Parcel values on the lateral fsaverage5 surfaces; ``atlas.npz`` maps each vertex to a parcel (``labels_L/R``).
+def surface_section(values: np.ndarray, labels: dict[str, np.ndarray], title: str) -> str:
+    """Parcel values on the lateral fsaverage5 surfaces; ``labels`` (:func:`surface_labels`) give each vertex's parcel.
 
     The two hemispheres are drawn with :func:`lateral_view` (faces coloured by
     the mean of their vertices' values, shaded) into one image.
     """
-    with np.load(atlas_path) as atlas:
-        labels = {"left": atlas["labels_L"], "right": atlas["labels_R"]}
     limit = float(np.nanmax(np.abs(values), initial=0.0)) or 1.0
     images = []
     for hemisphere in ("left", "right"):
@@ -328,7 +206,6 @@ def render_participant_report(job, parcels: pd.DataFrame, rest: Sequence, tasks:
         body = connectivity_section(matrix, means, parcels)
         sections.append((f"Resting connectivity: {correlation.path.name}",
                          body + seed_profile_section(matrix, parcels)))
-    atlas = dataset_root(job.runs[0].data, job.participant) / "atlas.npz"
     statmaps = {}
     for plan in tasks:
         for name, out in plan.statmaps.items():
@@ -339,8 +216,9 @@ def render_participant_report(job, parcels: pd.DataFrame, rest: Sequence, tasks:
         body = ("<p>Mean effect (GLM contrast estimate) of each network's parcels, per hemisphere: bars to the "
                 "right are positive (red), to the left negative (blue); hover for the value.</p>"
                 + contrasts_section(statmaps, parcels))
-        if has_surface_labels(atlas):
-            body += "".join(surface_section(statmaps[title]["effect"].to_numpy(), atlas, f"{title}: effect")
+        labels = surface_labels(dataset_root(job.runs[0].data, job.participant) / "atlas.npz")
+        if labels is not None:
+            body += "".join(surface_section(statmaps[title]["effect"].to_numpy(), labels, f"{title}: effect")
                             for title in _first_per_task(statmaps))
         sections.append(("Task contrasts", body))
     return page(f"bidsapp: sub-{job.participant}", f"bidsapp {__version__} · HCP-style parcellated data · "
