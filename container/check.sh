@@ -60,7 +60,11 @@ started=$SECONDS
 "$DOCKER" build --network host --build-arg "BASE_IMAGE=$BASE" \
     --build-arg "PIP_CONFIG=$(cat "$SCRATCH/pip/pip.conf")" \
     --build-arg "EXTRA_CA_CERTS=$(cat "$SCRATCH/pip/extra-ca.pem")" \
-    -t "$IMAGE" . > "$SCRATCH/build.log" 2>&1 || { tail -n 40 "$SCRATCH/build.log"; say "the build failed"; exit 1; }
+    -t "$IMAGE" . > "$SCRATCH/build.log" 2>&1 || {
+    tail -n 40 "$SCRATCH/build.log"
+    # The last step the log names (the legacy builder's "Step N/M : ..." or BuildKit's "#N [stage] ...").
+    step=$(grep -E '^(Step [0-9]+/[0-9]+ : |#[0-9]+ \[)' "$SCRATCH/build.log" | tail -n 1 | cut -c 1-160)
+    say "the build failed at ${step:-its first step} (the build log's last lines are above)"; exit 1; }
 build_seconds=$((SECONDS - started))
 size_mb=$(( $("$DOCKER" image inspect --format '{{.Size}}' "$IMAGE") / 1000000 ))
 if "$DOCKER" history --no-trunc --format '{{.CreatedBy}}' "$IMAGE" | grep -q -e "BEGIN CERTIFICATE" -e PIP_CONFIG; then

@@ -1,12 +1,17 @@
-"""Print this host's pip settings as Docker build arguments for a build behind a proxy.
+"""Write this host's pip settings as Docker build arguments for a build behind a proxy.
 
 ``python3 container/host_pip.py FOLDER`` writes two files into FOLDER (outside the
 repository; container/check.sh deletes it):
 
-- ``pip.conf``: the host's pip configuration (``pip config list``, environment included)
-  as one ``[global]`` section, without the host's local folders (the build cannot see
-  them) and with ``cert`` pointing at the image's CA bundle when there are extra
-  certificates;
+- ``pip.conf``: the host's pip settings that mean something inside the build, as one
+  ``[global]`` section. Read with ``pip config list``, so every scope counts (global,
+  user, site, ``PIP_CONFIG_FILE`` and ``PIP_*`` environment variables, later ones winning).
+  Passed through: index URLs that are not on this host's disk, ``trusted-host``,
+  timeouts, retries, ``proxy`` and ``disable-pip-version-check``; ``cert`` is replaced by
+  the image's CA bundle when the host's bundle holds extra certificates. Everything else
+  is left out, above all settings whose value is a path on this host (``constraint``,
+  ``requirement``, ``find-links``, ``client-cert``, local indexes): the build cannot see
+  them. The keys left out are printed, one line.
 - ``extra-ca.pem``: the certificates of the host's CA bundle that Debian's own bundle
   lacks (the proxy's), small enough to pass as a build argument.
 """
@@ -20,7 +25,9 @@ import sys
 from pathlib import Path
 
 IMAGE_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-LOCATION_KEYS = ("index-url", "extra-index-url", "find-links")
+INDEX_KEYS = ("index-url", "extra-index-url")
+PASSED_KEYS = (*INDEX_KEYS, "trusted-host", "timeout", "default-timeout", "retries", "proxy",
+               "disable-pip-version-check")
 PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
@@ -35,15 +42,26 @@ def host_settings() -> dict[str, str]:
     return settings
 
 
-def without_local_locations(settings: dict[str, str]) -> dict[str, str]:
-    """``settings`` without index and link locations on this host's disk; emptied settings are dropped."""
-    kept = {}
+def is_remote(location: str) -> bool:
+    """Whether an index location is a URL the build can reach (not a file or folder on this host)."""
+    return location.startswith(("http://", "https://"))
+
+
+def build_settings(settings: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The settings the build receives, and the keys left out.
+
+    Index settings keep their remote URLs only; a key whose every value is local is left out,
+    as is every key not in ``PASSED_KEYS`` (``cert`` is handled by :func:`main`).
+    """
+    kept, dropped = {}, []
     for key, value in settings.items():
-        if key in LOCATION_KEYS:
-            value = " ".join(item for item in value.split() if not item.startswith(("file:", "/", ".")))
-        if value:
+        if key in INDEX_KEYS:
+            value = " ".join(item for item in value.split() if is_remote(item))
+        if key in PASSED_KEYS and value:
             kept[key] = value
-    return kept
+        elif key != "cert":
+            dropped.append(key)
+    return kept, dropped
 
 
 def certificates(text: str) -> list[str]:
@@ -59,14 +77,19 @@ def extra_certificates(bundle: Path) -> list[str]:
 
 
 def main(folder: Path) -> None:
-    settings = without_local_locations(host_settings())
-    bundle = settings.pop("cert", None) or os.environ.get("SSL_CERT_FILE")
+    """Write ``pip.conf`` and ``extra-ca.pem`` into ``folder`` and say which host settings were left out."""
+    settings = host_settings()
+    bundle = settings.get("cert") or os.environ.get("SSL_CERT_FILE")
+    kept, dropped = build_settings(settings)
     extra = extra_certificates(Path(bundle)) if bundle and Path(bundle).is_file() else []
     if extra:
-        settings["cert"] = IMAGE_BUNDLE
-    lines = ["[global]", *(f"{key} = {value}" for key, value in settings.items())] if settings else []
+        kept["cert"] = IMAGE_BUNDLE
+    lines = ["[global]", *(f"{key} = {value}" for key, value in kept.items())] if kept else []
     (folder / "pip.conf").write_text("\n".join(lines))
     (folder / "extra-ca.pem").write_text("\n".join(extra))
+    print(f"[host_pip] passed to the build: {', '.join(kept) or 'nothing'}; "
+          f"left out (paths on this host or not needed there): {', '.join(dropped) or 'nothing'}; "
+          f"{len(extra)} extra CA certificate(s)")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ The image itself is built and run by ``make container-check`` (container/check.s
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -72,24 +73,50 @@ def test_extra_certificates_are_those_debian_lacks(tmp_path):
     assert host_pip.extra_certificates(bundle) == [extra]
 
 
-def test_host_pip_settings_point_pip_at_the_image_bundle(tmp_path, monkeypatch):
+def test_host_pip_passes_only_what_means_something_in_the_build(tmp_path):
+    """A real pip configuration, read by pip itself: host paths are left out, remote indexes and the proxy's CA kept."""
+    stock = next(Path("/usr/share/ca-certificates").rglob("*.crt")).read_text()
+    extra = "-----BEGIN CERTIFICATE-----\nTUlJQ3Byb3h5\n-----END CERTIFICATE-----"
+    bundle = tmp_path / "proxy-bundle.pem"
+    bundle.write_text(stock + "\n" + extra + "\n")
+    (tmp_path / "constraints.txt").write_text("torch<=2.14.1\n")
+    (tmp_path / "wheels").mkdir()
+    config = tmp_path / "pip.conf"
+    config.write_text("[global]\n"
+                      f"constraint = {tmp_path / 'constraints.txt'}\n"
+                      f"find-links = {tmp_path / 'wheels'}\n"
+                      f"extra-index-url = file://{tmp_path}/simple https://mirror.example/simple\n"
+                      "timeout = 60\n"
+                      "trusted-host = mirror.example\n"
+                      "[install]\n"
+                      f"requirement = {tmp_path / 'constraints.txt'}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    env.update(PIP_CONFIG_FILE=str(config), HOME=str(tmp_path), XDG_CONFIG_DIRS=str(tmp_path / "xdg"),
+               PIP_CERT=str(bundle), PIP_CONSTRAINT=str(tmp_path / "constraints.txt"),
+               PIP_INDEX_URL="https://index.example/simple", PIP_FIND_LINKS=str(tmp_path / "wheels"))
+    result = subprocess.run([sys.executable, str(ROOT / "container" / "host_pip.py"), str(out)], env=env,
+                            capture_output=True, text=True, check=True)
+    conf = dict(line.split(" = ") for line in (out / "pip.conf").read_text().splitlines()[1:])
+    assert conf == {"extra-index-url": "https://mirror.example/simple", "timeout": "60",
+                    "trusted-host": "mirror.example", "index-url": "https://index.example/simple",
+                    "cert": load_host_pip().IMAGE_BUNDLE}
+    assert (out / "pip.conf").read_text().startswith("[global]\n")
+    assert str(tmp_path) not in (out / "pip.conf").read_text()
+    assert (out / "extra-ca.pem").read_text() == extra
+    assert "left out (paths on this host or not needed there): constraint, find-links, requirement" in result.stdout
+
+
+def test_host_pip_writes_nothing_for_a_host_without_settings(tmp_path, monkeypatch):
     host_pip = load_host_pip()
-    monkeypatch.setattr(host_pip, "host_settings", lambda: {"timeout": "60", "cert": str(tmp_path / "b.pem")})
-    monkeypatch.setattr(host_pip, "extra_certificates", lambda bundle: ["PEM"])
-    (tmp_path / "b.pem").write_text("")
+    monkeypatch.setattr(host_pip, "host_settings", lambda: {"find-links": "/opt/wheels"})
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     host_pip.main(tmp_path)
-    conf = (tmp_path / "pip.conf").read_text().splitlines()
-    assert conf == ["[global]", "timeout = 60", f"cert = {host_pip.IMAGE_BUNDLE}"]
-    assert (tmp_path / "extra-ca.pem").read_text() == "PEM"
+    assert (tmp_path / "pip.conf").read_text() == ""
+    assert (tmp_path / "extra-ca.pem").read_text() == ""
 
 
 def test_base_image_is_pinned_by_date():
     default = re.search(r"^ARG BASE_IMAGE=(\S+)", (ROOT / "Dockerfile").read_text(), re.M)[1]
     assert re.fullmatch(r"debian:bookworm-\d{8}-slim", default)
-
-
-def test_host_folders_are_left_out_of_the_pip_settings():
-    settings = {"extra-index-url": "file:///opt/simple https://mirror.example/simple", "find-links": "/opt/wheels",
-                "timeout": "60"}
-    assert load_host_pip().without_local_locations(settings) == {
-        "extra-index-url": "https://mirror.example/simple", "timeout": "60"}
