@@ -32,12 +32,17 @@ PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----
 
 
 def host_settings() -> dict[str, str]:
-    """``pip config list`` as ``{key: value}``, later scopes winning (the environment last)."""
+    """``pip config list`` as ``{key: value}``, ranked as pip ranks them.
+
+    pip lists ``section.key`` sorted by name; ``[global]`` is overridden by a command's
+    section (``[install]``), and both by ``PIP_*`` environment variables (``:env:``).
+    """
     listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
                             check=True).stdout
+    entries = [line.partition("=") for line in listed.splitlines() if "=" in line]
+    rank = {"global": 0, ":env:": 2}
     settings = {}
-    for line in listed.splitlines():
-        name, _, value = line.partition("=")
+    for name, _, value in sorted(entries, key=lambda entry: rank.get(entry[0].rsplit(".", 1)[0], 1)):
         settings[name.rsplit(".", 1)[-1]] = value.strip().strip("'\"")
     return settings
 
