@@ -69,7 +69,7 @@ def write_events(ev_dir: Path, frames: int, blocks: list[str], trials: list[str]
 
 def make_dataset(root: Path, n_subjects: int, rest_frames: int) -> Path:
     """Write the course layout; return its path."""
-    from bidsapp.parcel_labels import glasser_table
+    from bidsapp.inputs.parcel_labels import glasser_table
 
     table = glasser_table()
     hcp = root / "hcp"

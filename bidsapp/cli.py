@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = build_config(values, ["bidsapp", *argv])
         if not config.execution.dry_run:
-            from bidsapp.writer import DerivativesWriter
+            from bidsapp.outputs.writer import DerivativesWriter
 
             DerivativesWriter(config.output_dir, version=__version__, command=config.command).check_ownership()
         log_file = setup_logging(config.execution.verbosity, None if config.execution.dry_run else config.output_dir)

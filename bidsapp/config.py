@@ -433,13 +433,13 @@ def _check(check, problems: list) -> None:
 
 
 def _load_strategy(spec: str):
-    from bidsapp.strategies import load_strategy
+    from bidsapp.steps.strategies import load_strategy
 
     return load_strategy(spec)
 
 
 def _find_atlas(spec: str, space: str):
-    from bidsapp.atlas import find_atlas_files
+    from bidsapp.inputs.atlas import find_atlas_files
 
     return find_atlas_files(spec, space)
 

@@ -6,9 +6,9 @@ import logging
 
 from bidsapp import __version__
 from bidsapp.config import Config
-from bidsapp.discovery import discover, detect_input_type
-from bidsapp.discovery.fmriprep import is_derivative_dataset
-from bidsapp.writer import DerivativesWriter
+from bidsapp.inputs.discovery import discover, detect_input_type
+from bidsapp.inputs.fmriprep import is_derivative_dataset
+from bidsapp.outputs.writer import DerivativesWriter
 
 LOGGER = logging.getLogger(__name__)
 
@@ -25,12 +25,12 @@ def run(config: Config) -> None:
         print(render_plan(config, inventory, writer))
         return
     if config.analysis_level == "participant":
-        from bidsapp.participant import run_participant_level
+        from bidsapp.participant.level import run_participant_level
 
         run_participant_level(inventory, writer, config)
         print(f"bidsapp: participant level done; outputs in {config.output_dir}")
     else:
-        from bidsapp.group import run_group_level
+        from bidsapp.group.level import run_group_level
 
         report = run_group_level(inventory, writer, config)
         print(f"bidsapp: group level done; report: {report}")
@@ -45,6 +45,6 @@ def _validate_input(config: Config) -> None:
     if input_type != "fmriprep" or is_derivative_dataset(config.bids_dir):
         LOGGER.info("BIDS validation applies to raw BIDS inputs; %s is not one", config.bids_dir)
         return
-    from bidsapp.validation import validate_bids
+    from bidsapp.inputs.validation import validate_bids
 
     validate_bids(config.bids_dir)

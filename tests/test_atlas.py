@@ -9,7 +9,7 @@ import pytest
 from nilearn.image import resample_to_img
 from nilearn.maskers import NiftiLabelsMasker
 
-from bidsapp import atlas as atlases
+from bidsapp.inputs import atlas as atlases
 from bidsapp.errors import MissingInputError, UsageError
 
 SPACE = "MNI152NLin2009cAsym"

@@ -12,7 +12,7 @@ from conftest import error_lines
 
 from bidsapp.cli import main, parse_arguments
 from bidsapp.config import build_config
-from bidsapp.discovery import discover
+from bidsapp.inputs.discovery import discover
 
 
 def inventory(*argv):

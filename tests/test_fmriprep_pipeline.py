@@ -23,7 +23,7 @@ from nilearn.interfaces.fmriprep import load_confounds, load_confounds_strategy
 from nilearn.maskers import NiftiLabelsMasker, NiftiMasker, NiftiSpheresMasker
 from sklearn.covariance import EmpiricalCovariance
 
-from bidsapp.atlas import find_atlas_files
+from bidsapp.inputs.atlas import find_atlas_files
 from bidsapp.cli import main
 from bidsapp.demo import truth
 from bidsapp.demo.grid import mni_grid, sphere_mask

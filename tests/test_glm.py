@@ -11,7 +11,7 @@ import pytest
 from nilearn.glm.contrasts import compute_contrast
 from nilearn.glm.first_level import FirstLevelModel, mean_scaling, run_glm
 
-from bidsapp import glm
+from bidsapp.steps import glm
 from bidsapp.config import Contrast
 from bidsapp.errors import MissingInputError, UsageError
 

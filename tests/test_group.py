@@ -9,7 +9,7 @@ from conftest import error_lines
 from scipy import stats
 
 from bidsapp.cli import main
-from bidsapp.group_inputs import find_group_inputs
+from bidsapp.group.inputs import find_group_inputs
 
 pytestmark = pytest.mark.slow
 

@@ -17,12 +17,13 @@ from nilearn.glm.first_level import make_first_level_design_matrix, mean_scaling
 from scipy.signal import detrend
 from scipy.stats import zscore
 
-from bidsapp import convert, reports_parcels
+from bidsapp.inputs import convert
+from bidsapp.reports import parcels as reports_parcels
 from bidsapp.cli import main
-from bidsapp.connectivity import connectivity_matrix, covariance, network_means, pooled_covariance
+from bidsapp.steps.connectivity import connectivity_matrix, covariance, network_means, pooled_covariance
 from bidsapp.demo import truth
-from bidsapp.hcp_summaries import network_hemisphere_means, rank_parcels, selective_average
-from bidsapp.relmat import read_relmat, relmat_text
+from bidsapp.steps.hcp_summaries import network_hemisphere_means, rank_parcels, selective_average
+from bidsapp.outputs.relmat import read_relmat, relmat_text
 
 TR = 0.72
 SUB = "100307"
@@ -358,8 +359,8 @@ def test_convert_reports_bad_runs(hcp, tmp_path, capsys):
 
 def test_hcp_task_presets_expand_to_contrasts():
     from bidsapp.config import Contrast
-    from bidsapp.glm import contrast_vector
-    from bidsapp.task_models import design_conditions, hcp_task_presets, task_contrasts
+    from bidsapp.steps.glm import contrast_vector
+    from bidsapp.steps.task_models import design_conditions, hcp_task_presets, task_contrasts
 
     presets = hcp_task_presets()
     evs = ["0bk_body", "0bk_faces", "2bk_body", "2bk_faces", "0bk_cor", "2bk_err", "all_bk_cor"]

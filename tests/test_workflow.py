@@ -16,7 +16,7 @@ from conftest import error_lines
 
 from bidsapp import __version__
 from bidsapp.cli import main
-from bidsapp.validation import validator_executable
+from bidsapp.inputs.validation import validator_executable
 
 pytestmark = pytest.mark.slow
 
@@ -147,12 +147,12 @@ def test_group_lists_missing_participants(demo, demo_results, tmp_path, capsys):
 
 
 def test_internal_error_exit_1_with_traceback_in_log(demo, tmp_path, capsys, monkeypatch):
-    import bidsapp.participant
+    import bidsapp.participant.level
 
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(bidsapp.participant, "run_participant_level", explode)
+    monkeypatch.setattr(bidsapp.participant.level, "run_participant_level", explode)
     out = tmp_path / "o"
     assert main([str(demo.bids_dir), str(out), "participant", "--skip-bids-validation",
                  "-w", str(tmp_path / "w")]) == 1

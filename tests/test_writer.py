@@ -1,4 +1,4 @@
-"""Tests for bidsapp.writer: names, dataset_description, atomic writes, sidecars, re-run skipping."""
+"""Tests for bidsapp.outputs.writer: names, dataset_description, atomic writes, sidecars, re-run skipping."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bidsapp.writer import (
+from bidsapp.outputs.writer import (
     BIDSIGNORE,
     ENTITY_ORDER,
     DerivativesWriter,

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bidsapp.parcel_labels import glasser_table
+from bidsapp.inputs.parcel_labels import glasser_table
 
 from .. import __version__
 from . import truth

@@ -1,0 +1,185 @@
+"""Load one group analysis's participant maps, run the inference, and write its outputs.
+
+Voxel analyses write NIfTI maps per group contrast (``stat-t``/``stat-F``,
+``stat-z``, ``stat-p``, ``stat-effect``), and per correction a thresholded z map,
+a mask of what survives, FWE p maps for permutation corrections, and
+atlas-labelled ``clusters.tsv`` / ``peaks.tsv`` tables. Parcel, edge and network
+analyses write one table per group contrast with every feature's estimate, t or F,
+z, p and, per correction, whether it survives (and its FWE p).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from bidsapp import __version__
+from bidsapp.errors import UsageError
+from bidsapp.group.inputs import GroupInput
+from bidsapp.group.inference import ContrastInference, infer, summary
+from bidsapp.outputs.relmat import read_relmat
+from bidsapp.group.tables import statmap_tables
+from bidsapp.outputs.writer import DerivativesWriter
+
+LOGGER = logging.getLogger(__name__)
+_SUFFIX = {"parcels": "statmap", "edges": "edges", "networks": "networks"}
+
+
+def voxel_analysis(group_input: GroupInput, files: list[Path], writer: DerivativesWriter, context: dict) -> dict:
+    """Test voxel-wise contrast maps; write maps, masks and tables; return the report's summary."""
+    reference = nib.load(files[0])
+    stack = np.empty((len(files), *reference.shape[:3]), dtype=np.float32)
+    for index, path in enumerate(files):
+        img = nib.load(path)
+        if img.shape[:3] != reference.shape[:3] or not np.allclose(img.affine, reference.affine, atol=1e-3):
+            raise UsageError(f"{path}: its grid {img.shape[:3]} differs from {files[0].name}'s "
+                             f"{reference.shape[:3]}; re-run the participant level with the same --space")
+        stack[index] = np.asarray(img.dataobj, dtype=np.float32).reshape(reference.shape[:3])
+    mask = np.isfinite(stack).all(axis=0) & (stack != 0).all(axis=0)
+    settings = context["settings"]
+    inferences = infer(stack[:, mask], context["design"], settings, mask=mask)
+
+    def image(values: np.ndarray) -> nib.Nifti1Image:
+        volume = np.zeros(mask.shape, np.float32)
+        volume[mask] = np.nan_to_num(values, nan=0.0)
+        return nib.Nifti1Image(volume, reference.affine)
+
+    contrasts = []
+    for inference in inferences:
+        sidecar, parameters = _sidecar(group_input, inference, context)
+        base = {**group_input.entities, "desc": _desc(group_input, inference.name)}
+        result = inference.result
+        maps = {result.stat_type: result.stat, "z": result.z, "p": result.p}
+        if result.stat_type == "t":
+            maps["effect"] = result.effect
+        if inference.tfce is not None:
+            maps["tfce"] = inference.tfce
+        paths = {stat: writer.write_image(writer.group_path({**base, "stat": stat}, "statmap", ".nii.gz"),
+                                          image(values), sidecar, parameters=parameters,
+                                          sources=context["sources"]) for stat, values in maps.items()}
+        tables = {}
+        for correction in inference.corrections:
+            corrected = {**group_input.entities, "desc": _desc(group_input, inference.name, correction.name)}
+            details = {**sidecar, "Correction": correction.name, "Threshold": correction.threshold}
+            surviving_z = np.where(correction.survives, result.z, 0.0)
+            paths[correction.name] = writer.write_image(
+                writer.group_path({**corrected, "stat": "z"}, "statmap", ".nii.gz"), image(surviving_z), details,
+                parameters=parameters, sources=context["sources"])
+            writer.write_image(writer.group_path(corrected, "mask", ".nii.gz"),
+                               image(correction.survives.astype(np.float32)), details,
+                               parameters=parameters, sources=context["sources"])
+            if correction.p is not None:
+                writer.write_image(writer.group_path({**corrected, "stat": "p"}, "statmap", ".nii.gz"),
+                                   image(correction.p), details, parameters=parameters,
+                                   sources=context["sources"])
+            if correction.survives.any():
+                threshold = float(np.min(np.abs(result.z[correction.survives]))) - 1e-6
+                clusters, peaks = statmap_tables(image(surviving_z), voxel_thresh=threshold,
+                                                 cluster_extent=settings.cluster_extent)
+                for suffix, table in (("clusters", clusters), ("peaks", peaks)):
+                    writer.write_table(writer.group_path(corrected, suffix, ".tsv"), table, details,
+                                       parameters=parameters, sources=context["sources"])
+                tables[correction.name] = clusters
+        contrasts.append({"name": inference.name, "stat_type": result.stat_type, "df": result.df,
+                          "surviving": summary(inference), "paths": paths, "clusters": tables})
+    return {"kind": "voxels", "name": group_input.name, "n": len(files), "design": context["design"],
+            "left_out": context["left_out"], "contrasts": contrasts}
+
+
+def feature_analysis(group_input: GroupInput, files: list[Path], writer: DerivativesWriter, context: dict) -> dict:
+    """Test parcel, edge or network values; write one table per group contrast; return the report's summary."""
+    labels, rows = _features(group_input.kind, files)
+    data = np.vstack(rows)
+    inferences = infer(data, context["design"], context["settings"])
+    contrasts = []
+    for inference in inferences:
+        sidecar, parameters = _sidecar(group_input, inference, context)
+        result = inference.result
+        table = labels.copy()
+        table["mean"] = np.nanmean(data, axis=0)
+        if result.stat_type == "t":
+            table["effect"] = result.effect
+        table[result.stat_type] = result.stat
+        table["z"], table["p"] = result.z, result.p
+        for correction in inference.corrections:
+            if correction.p is not None:
+                table[f"p_{correction.name}"] = correction.p
+            table[f"survives_{correction.name}"] = correction.survives
+        entities = {**group_input.entities, "desc": _desc(group_input, inference.name)}
+        path = writer.write_table(writer.group_path(entities, _SUFFIX[group_input.kind], ".tsv"), table, sidecar,
+                                  parameters=parameters, sources=context["sources"])
+        contrasts.append({"name": inference.name, "stat_type": result.stat_type, "df": result.df,
+                          "surviving": summary(inference), "table": table, "path": path})
+    return {"kind": group_input.kind, "name": group_input.name, "n": len(files), "design": context["design"],
+            "left_out": context["left_out"], "contrasts": contrasts, "mean": np.nanmean(data, axis=0),
+            "labels": labels, "data": data, "groups": context.get("groups"), "coordinates": _coordinates(files[0])}
+
+
+def _coordinates(path: Path) -> np.ndarray | None:
+    """Parcel centroids (mm) recorded in a participant-level sidecar's ``Atlas.NodeCoordinates``, if any."""
+    import json
+
+    sidecar = path.with_name(path.name.split(".")[0] + ".json")
+    try:
+        atlas = json.loads(sidecar.read_text()).get("Atlas")
+    except (OSError, ValueError):
+        return None
+    coordinates = atlas.get("NodeCoordinates") if isinstance(atlas, dict) else None
+    return np.asarray(coordinates, dtype=float) if coordinates else None
+
+
+def _features(kind: str, files: list[Path]) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """Feature labels and one value vector per file: parcel effects, or a matrix's upper triangle."""
+    rows, labels, names = [], None, None
+    for path in files:
+        if kind == "parcels":
+            table = pd.read_csv(path, sep="\t", na_values=["n/a"])
+            if "effect" not in table or "name" not in table:
+                raise UsageError(f"{path}: expected parcel rows with 'name' and 'effect' columns")
+            current = tuple(table["name"])
+            values = table["effect"].to_numpy(float)
+            if labels is None:
+                labels = table[[c for c in ("name", "hemisphere", "network") if c in table]].copy()
+        else:
+            matrix = read_relmat(path)
+            current = tuple(matrix.index)
+            upper = np.triu_indices(len(current), k=0 if kind == "networks" else 1)
+            values = matrix.to_numpy(float)[upper]
+            if labels is None:
+                labels = pd.DataFrame({"node_a": np.asarray(current)[upper[0]], "node_b": np.asarray(current)[upper[1]]})
+        if names is not None and current != names:
+            raise UsageError(f"{path}: its parcels differ from {files[0].name}'s; every participant needs the "
+                             "same atlas")
+        names = current
+        rows.append(values)
+    return labels, rows
+
+
+def _desc(group_input: GroupInput, contrast: str, correction: str = "") -> str:
+    """The output ``desc``: the input's own ``desc`` (if any), the group contrast, the correction."""
+    prefix = group_input.entities.get("desc", "")
+    name = f"{prefix}{contrast[0].upper()}{contrast[1:]}" if prefix else contrast
+    return f"{name}{correction.capitalize()}"
+
+
+def _sidecar(group_input: GroupInput, inference: ContrastInference, context: dict) -> tuple[dict, dict]:
+    """What every group output records (test, contrast, participants) and its parameters (settings)."""
+    design, settings = context["design"], context["settings"]
+    contrast = np.asarray(design.contrasts[inference.name])
+    permutation = inference.permutation.metadata() if inference.permutation is not None else None
+    parameters = {"bidsapp": __version__, "test": design.test, "group_column": settings.group_column,
+                  "covariates": list(settings.covariates), "contrast": inference.name,
+                  "model": dict(settings.model) if settings.model else None,
+                  "contrast_weights": contrast.tolist(), "design_columns": list(design.matrix.columns),
+                  "corrections": list(settings.corrections), "alpha": settings.alpha,
+                  "height_threshold": settings.height_threshold, "cluster_extent": settings.cluster_extent,
+                  "n_perm": settings.n_perm, "random_seed": settings.random_seed}
+    sidecar = {"Description": f"Group {design.test} test, contrast {inference.name}, of {group_input.name}",
+               "Statistic": inference.result.stat_type, "DegreesOfFreedom": list(inference.result.df),
+               "Alternative": inference.result.alternative, "Participants": len(context["sources"]),
+               "LeftOut": context["left_out"], "Permutation": permutation}
+    return sidecar, parameters

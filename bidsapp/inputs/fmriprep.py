@@ -1,0 +1,192 @@
+"""fMRIPrep derivatives (any version, 1.0 to today) with their raw dataset.
+
+Runs are the ``desc-preproc_bold`` images in the chosen space; each is matched
+with its brain mask, confounds table (``desc-confounds_timeseries`` from 21.0,
+``desc-confounds_regressors`` from 1.2, ``bold_confounds`` with CamelCase columns
+in 1.0/1.1), repetition time (the derivative's sidecar, else the raw BOLD's,
+with BIDS inheritance) and the raw dataset's events (``run-1`` matches
+``run-01``). fMRIPrep 1.0/1.1 file names are not BIDS-Derivatives names, so
+those are found by pattern.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from bidsapp.inputs.index import load_checked_runs, load_layout, save_checked_runs
+from bidsapp.inputs.runs import RUN_ENTITIES, Run, RunProblem, parse_entities, run_name
+from bidsapp.errors import MissingInputError, NoDataError
+
+LOGGER = logging.getLogger(__name__)
+
+_EVENTS_KEYS = tuple(key for key in RUN_ENTITIES if key != "echo")
+_NIFTI = [".nii.gz", ".nii"]
+_LEGACY_BOLD = re.compile(r"^(?P<prefix>sub-[^_]+.*)_bold_space-(?P<space>[^_]+)_preproc\.nii(\.gz)?$")
+
+
+def find_derivatives(bids_dir: Path, given: tuple[Path, ...]) -> tuple[Path | None, list[Path]]:
+    """Tell the raw dataset from the fMRIPrep derivatives.
+
+    Returns
+    -------
+    raw : Path or None
+        The raw dataset, or ``None`` when ``bids_dir`` is itself a derivatives dataset.
+    derivatives : list of Path
+    """
+    if is_derivative_dataset(bids_dir):
+        return None, [bids_dir, *given]
+    if given:
+        return bids_dir, list(given)
+    default = bids_dir / "derivatives" / "fmriprep"
+    if not default.is_dir():
+        raise MissingInputError(f"{default}: no fMRIPrep derivatives there; give their path with --derivatives PATH")
+    return bids_dir, [default]
+
+
+def is_derivative_dataset(path: Path) -> bool:
+    """True when ``path/dataset_description.json`` declares a derivative dataset."""
+    try:
+        description = json.loads((path / "dataset_description.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return description.get("DatasetType") == "derivative" or "PipelineDescription" in description
+
+
+def read_fmriprep_runs(raw: Path | None, derivatives: list[Path], *, space: str, work_dir: Path,
+                       selected: Callable[[Mapping[str, str]], bool]
+                       ) -> tuple[set[str], list[Run | RunProblem]]:
+    """Find the fMRIPrep runs in ``space`` and check each one's files.
+
+    Parameters
+    ----------
+    raw, derivatives
+        As returned by :func:`find_derivatives`.
+    space : str
+        Template space of the runs to read.
+    work_dir : Path
+        Holds the cached index.
+    selected : callable
+        Takes a run's entities; only runs it accepts are checked and returned.
+
+    Returns
+    -------
+    subjects : set of str
+        Every participant with preprocessed BOLD in any space (to check labels).
+    runs : list of Run or RunProblem
+    """
+    layout, cache = load_layout(raw, derivatives, work_dir)
+    def files(**query) -> list[tuple[Path, dict[str, str]]]:
+        return [(Path(f), parse_entities(Path(f).name)) for f in layout.get(return_type="filename", **query)]
+
+    bold_files = files(desc="preproc", suffix="bold", extension=_NIFTI)
+    subjects = {entities["sub"] for _, entities in bold_files}
+    spaces = {entities.get("space", "(none)") for _, entities in bold_files}
+    candidates = [(path, _run_entities(entities)) for path, entities in bold_files if entities.get("space") == space]
+    for path, entities, legacy_space in _legacy_bold(derivatives):
+        subjects.add(entities["sub"])
+        spaces.add(legacy_space)
+        if legacy_space == space:
+            candidates.append((path, entities))
+    if subjects and not candidates:
+        raise NoDataError(f"{', '.join(map(str, derivatives))}: no preprocessed BOLD in space {space}; "
+                          f"found spaces {', '.join(sorted(spaces))}: choose one with --space")
+
+    existing = {str(path) for path, _ in files(suffix=["mask", "timeseries", "regressors", "confounds"])}
+    events = {_key(entities): path for path, entities in files(suffix="events", extension=".tsv")}
+    sidecars = [(path, _run_entities(entities)) for path, entities in files(suffix="bold", extension=".json")
+                if "desc" not in entities and "space" not in entities]
+    checked = load_checked_runs(cache)
+    runs = []
+    for path, entities in sorted(candidates, key=lambda item: str(item[0])):
+        if selected(entities):
+            if path not in checked:
+                checked[path] = _check_run(path, entities, existing, events.get(_key(entities)), sidecars)
+            runs.append(checked[path])
+    save_checked_runs(cache, checked)
+    return subjects, runs
+
+
+def _run_entities(entities: Mapping[str, str]) -> dict[str, str]:
+    return {key: entities[key] for key in RUN_ENTITIES if key in entities}
+
+
+def _key(entities: Mapping[str, str]) -> tuple:
+    return tuple(entities.get(key) for key in _EVENTS_KEYS)
+
+
+def _legacy_bold(derivatives: list[Path]) -> Iterator[tuple[Path, dict[str, str], str]]:
+    """fMRIPrep 1.0/1.1 outputs: ``sub-01_task-rest_bold_space-MNI152NLin2009cAsym_preproc.nii.gz``."""
+    for root in derivatives:
+        for path in root.glob("sub-*/**/func/*_bold_space-*_preproc.nii*"):
+            match = _LEGACY_BOLD.match(path.name)
+            if match:
+                yield path, _run_entities(parse_entities(match["prefix"])), match["space"]
+
+
+def _companions(bold: Path) -> tuple[Path, list[Path]]:
+    """The mask path and the candidate confounds paths of a BOLD run, by fMRIPrep's naming."""
+    name = bold.name
+    legacy = _LEGACY_BOLD.match(name)
+    if legacy:
+        mask = bold.with_name(re.sub(r"_preproc(\.nii(\.gz)?)$", r"_brainmask\1", name))
+        return mask, [bold.with_name(f"{legacy['prefix']}_bold_confounds.tsv")]
+    mask = bold.with_name(name.replace("_desc-preproc_bold", "_desc-brain_mask"))
+    stem = re.split(r"_(space|res|den|desc)-", name)[0]
+    return mask, [bold.with_name(f"{stem}_desc-confounds_{suffix}.tsv") for suffix in ("timeseries", "regressors")]
+
+
+def _sidecar(image: Path) -> Path:
+    return image.with_name(re.sub(r"\.nii(\.gz)?$", ".json", image.name))
+
+
+def _repetition_time(bold: Path, entities: Mapping[str, str], sidecars: list) -> float | None:
+    """The derivative sidecar's RepetitionTime, else the raw BOLD's by BIDS inheritance.
+
+    ``sidecars`` holds the raw ``*_bold.json`` files with their entities; those whose
+    entities all match the run apply, the more specific overriding the less.
+    """
+    own = _sidecar(bold)
+    metadata = json.loads(own.read_text()) if own.is_file() else {}
+    if "RepetitionTime" not in metadata:
+        applicable = [(len(sc), path) for path, sc in sidecars if all(entities.get(k) == v for k, v in sc.items())]
+        inherited: dict = {}
+        for _, path in sorted(applicable):
+            inherited.update(json.loads(path.read_text()))
+        metadata = {**inherited, **metadata}
+    value = metadata.get("RepetitionTime")
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def _check_run(bold: Path, entities: dict[str, str], existing: set[str], events: Path | None,
+               sidecars: list) -> Run | RunProblem:
+    import nibabel as nib
+
+    name = run_name(entities)
+    try:
+        shape = nib.load(bold).shape
+    except Exception as error:  # noqa: BLE001 - nibabel raises many types for unreadable files
+        return RunProblem(name, bold, f"cannot be read as NIfTI ({error})")
+    if len(shape) != 4:
+        return RunProblem(name, bold, f"is {len(shape)}-D, a BOLD run must be 4-D")
+    mask, confounds_candidates = _companions(bold)
+    if str(mask) not in existing and not mask.is_file():
+        return RunProblem(name, mask, "brain mask not found for this BOLD run")
+    if nib.load(mask).shape[:3] != shape[:3]:
+        return RunProblem(name, mask, f"mask grid {nib.load(mask).shape[:3]} differs from the BOLD grid {shape[:3]}")
+    confounds = next((c for c in confounds_candidates if str(c) in existing or c.is_file()), None)
+    if confounds is None:
+        return RunProblem(name, confounds_candidates[0], "confounds file not found for this BOLD run")
+    with confounds.open() as handle:
+        n_rows = sum(1 for line in handle if line.strip()) - 1
+    if n_rows != shape[3]:
+        return RunProblem(name, confounds, f"has {n_rows} rows but {bold.name} has {shape[3]} volumes")
+    repetition_time = _repetition_time(bold, entities, sidecars)
+    if repetition_time is None:
+        return RunProblem(name, _sidecar(bold), "no RepetitionTime (seconds) here nor in the raw BOLD's sidecars")
+    return Run(entities=entities, data=bold, kind="bold",
+               repetition_time=repetition_time, n_volumes=int(shape[3]), shape=tuple(shape[:3]),
+               mask=mask, confounds=confounds, events=events)

@@ -1,0 +1,300 @@
+"""Names, parameters and sidecars of the fMRIPrep pipeline's outputs, and writing them.
+
+Every output is named with the run's entities (or, for task GLMs combined over
+runs, ``sub``, ``ses`` and ``task``), the BOLD's space, then ``seg-<atlas>``,
+``roi-<seed>``, ``contrast-<name>`` and ``stat-<statistic>``, as xcp_d and
+fitlins name them. Each sidecar records its inputs, the denoising (strategy,
+regressors, censored volumes, degrees of freedom) and every parameter; its
+parameters hash decides whether a re-run skips the output.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bidsapp import __version__
+from bidsapp.steps import connectivity, denoise, glm
+from bidsapp.steps import seeds as spheres
+from bidsapp.inputs.atlas import Atlas
+from bidsapp.config import Analysis, Contrast, Seed
+from bidsapp.outputs.relmat import relmat_text
+from bidsapp.steps.strategies import Strategy
+from bidsapp.outputs.writer import DerivativesWriter
+
+LOGGER = logging.getLogger(__name__)
+#: Statistics written per contrast, with what each is (nilearn's conventions, see :mod:`bidsapp.steps.glm`).
+GLM_STATS = {"effect": "contrast estimate, percent signal change", "variance": "variance of the contrast estimate",
+             "t": "t statistic, effect / sqrt(variance)",
+             "z": "standard normal quantile with the same upper-tail probability as t",
+             "p": "one-sided (upper-tail) p-value of t; two-sided is 2 * min(p, 1 - p)"}
+_ESTIMATORS = {"correlation": "Pearson correlation (numpy.corrcoef)",
+               "partial correlation": "negated, normalised inverse of the empirical covariance",
+               "covariance": "empirical (maximum-likelihood) covariance, divided by the number of volumes"}
+
+
+@dataclass
+class Context:
+    """What every output of one participant shares; ``written`` lists the files written so far."""
+
+    writer: DerivativesWriter
+    analysis: Analysis
+    strategy: Strategy
+    atlas: Atlas
+    written: list[Path] = field(default_factory=list)
+
+
+def glm_high_pass(strategy: Strategy) -> float:
+    """Cut-off of the design's cosine drift model, Hz: the strategy's high-pass, else nilearn's 0.01 Hz."""
+    return strategy.high_pass_hz or glm.DEFAULT_HIGH_PASS_HZ
+
+
+def run_paths(writer: DerivativesWriter, entities: dict, space: dict, atlas: Atlas,
+              analysis: Analysis) -> dict[str, Path]:
+    """A run's outputs by role: ``timeseries``, ``relmat:<kind|fisherz|networks>``, ``seed:<name>:<r|z>``."""
+    base = {**entities, **space}
+    parcel = {**base, "seg": atlas.label}
+    paths = {"timeseries": writer.participant_path({**parcel, "stat": "mean"}, "timeseries", ".tsv")}
+    for kind in analysis.connectivity:
+        paths[f"relmat:{kind}"] = writer.participant_path({**parcel, "stat": connectivity.STAT_LABELS[kind]},
+                                                          "relmat", ".tsv")
+    if "correlation" in analysis.connectivity:
+        for desc in ("fisherz", "networks") if atlas.networks else ("fisherz",):
+            paths[f"relmat:{desc}"] = writer.participant_path(
+                {**parcel, "stat": "pearsoncorrelation", "desc": desc}, "relmat", ".tsv")
+    for seed in analysis.seeds:
+        for key, stat in (("r", "pearsoncorrelation"), ("z", "fisherz")):
+            paths[f"seed:{seed.name}:{key}"] = writer.participant_path({**base, "roi": seed.name, "stat": stat},
+                                                                      "statmap", ".nii.gz")
+    return paths
+
+
+def task_paths(writer: DerivativesWriter, entities: dict, space: dict, atlas: Atlas,
+               contrasts: list[Contrast]) -> dict[str, Path]:
+    """A task's GLM outputs by role: ``<contrast>:<stat>`` maps and ``<contrast>:parcels`` tables."""
+    base = {key: value for key, value in entities.items() if value is not None} | space
+    paths = {}
+    for contrast in contrasts:
+        for stat in GLM_STATS:
+            paths[f"{contrast.name}:{stat}"] = writer.participant_path(
+                {**base, "contrast": contrast.name, "stat": stat}, "statmap", ".nii.gz")
+        paths[f"{contrast.name}:parcels"] = writer.participant_path(
+            {**base, "seg": atlas.label, "contrast": contrast.name}, "statmap", ".tsv")
+    return paths
+
+
+def report_path(writer: DerivativesWriter, participant: str) -> Path:
+    """``OUTPUT_DIR/sub-<label>.html``."""
+    return writer.output_dir / f"sub-{participant}.html"
+
+
+def _denoise_parameters(context: Context, run) -> dict:
+    return {"bidsapp": __version__, "inputs": [str(p) for p in run.files], "strategy": context.strategy.parameters(),
+            "repetition_time_s": run.repetition_time}
+
+
+def run_parameters(context: Context, item, role: str) -> dict:
+    """Every parameter one run output depends on."""
+    parameters = _denoise_parameters(context, item.run)
+    if role.startswith("seed:"):
+        seed = next(s for s in context.analysis.seeds if s.name == role.split(":")[1])
+        return {**parameters, "seed": asdict(seed), "seed_radius_mm": context.analysis.seed_radius_mm,
+                "smoothing_fwhm_mm": context.analysis.smoothing_fwhm_mm}
+    parameters["atlas"] = {"label": context.atlas.label, "files": [str(p) for p in context.atlas.files]}
+    if role.startswith("relmat:"):
+        parameters["measure"] = role.split(":")[1]
+    return parameters
+
+
+def task_parameters(context: Context, group) -> dict[Path, dict]:
+    """Every task output of ``group`` with the parameters it depends on."""
+    analysis = context.analysis
+    common = {"bidsapp": __version__, "inputs": [[str(p) for p in item.run.files] for item in group.runs],
+              "strategy": context.strategy.parameters(), "hrf_model": analysis.hrf_model,
+              "noise_model": analysis.noise_model, "drift_model": "cosine",
+              "high_pass_hz": glm_high_pass(context.strategy)}
+    contrasts = {c.name: asdict(c) for c in group.contrasts}
+    result = {}
+    space = group.runs[0].space
+    for role, path in task_paths(context.writer, group.entities, space, context.atlas, group.contrasts).items():
+        name, kind = role.split(":")
+        extra = {"atlas": [str(p) for p in context.atlas.files]} if kind == "parcels" else \
+            {"smoothing_fwhm_mm": analysis.smoothing_fwhm_mm}
+        result[path] = {**common, **extra, "contrast": contrasts[name]}
+    return result
+
+
+def _write(context: Context, kind: str, path: Path, data, sidecar: dict, parameters: dict, sources) -> None:
+    writer = context.writer
+    if writer.is_complete(path, parameters):
+        return
+    if kind == "table":
+        writer.write_table(path, data, sidecar, parameters=parameters, sources=sources)
+    elif kind == "text":
+        writer.write_text(path, data, sidecar, parameters=parameters, sources=sources)
+    else:
+        writer.write_image(path, data, sidecar, parameters=parameters, sources=sources)
+    context.written.append(path)
+    LOGGER.info("wrote %s", path.name)
+
+
+def _denoise_sidecar(context: Context, item) -> dict:
+    record = denoise.denoising_record(context.strategy, item.denoising, item.run.repetition_time)
+    return {"RepetitionTime": item.run.repetition_time, **record}
+
+
+def write_parcel_outputs(context: Context, item, cleaned: np.ndarray, wanted: dict[str, Path]) -> None:
+    """The cleaned parcel time series and the connectivity matrices of one run."""
+    atlas, run = context.atlas, item.run
+    names = list(item.parcels.names)
+    sources = [str(p) for p in (*run.files, *atlas.files)]
+    shared = {**_denoise_sidecar(context, item), "Atlas": atlas.record()}
+    if "timeseries" in wanted:
+        sidecar = {"Description": "Mean time series of each parcel, cleaned (kept volumes only; n/a for parcels with "
+                                  "less than half of their voxels in the brain mask)", **shared,
+                   "ParcelCoverage": item.parcels.coverage_record()}
+        _write(context, "table", wanted["timeseries"], pd.DataFrame(cleaned, columns=names), sidecar,
+               run_parameters(context, item, "timeseries"), sources)
+    valid = item.parcels.valid
+    for kind in context.analysis.connectivity:
+        matrix = np.full((len(names), len(names)), np.nan)
+        matrix[np.ix_(valid, valid)] = connectivity.connectivity_matrix(cleaned[:, valid], kind)
+        sidecar = {"Description": f"{kind} between parcels of the cleaned time series; n/a for parcels without data",
+                   "Estimator": _ESTIMATORS[kind], **shared}
+        if kind == "partial correlation" and np.isnan(matrix[np.ix_(valid, valid)]).all():
+            sidecar["Warning"] = (f"partial correlation needs more kept volumes ({len(cleaned)}) than parcels with "
+                                  f"data ({int(valid.sum())}); use an atlas with fewer parcels")
+            LOGGER.warning("%s: %s", run.name, sidecar["Warning"])
+        _write_matrix(context, wanted, f"relmat:{kind}", matrix, names, sidecar, item, sources)
+        if kind == "correlation":
+            z = connectivity.fisher_z(matrix)
+            _write_matrix(context, wanted, "relmat:fisherz", z, names,
+                          {**sidecar, "Description": "Fisher z (arctanh r) of the Pearson correlations; n/a on the "
+                                                     "diagonal and for parcels without data"}, item, sources)
+            if atlas.networks and "relmat:networks" in wanted:
+                table = connectivity.network_means(z, atlas.networks)
+                sidecar = {**sidecar, "Description": "Mean Fisher z over pairs of distinct parcels within and "
+                                                     "between networks (n/a pairs left out)"}
+                _write(context, "text", wanted["relmat:networks"],
+                       relmat_text(table.to_numpy(), table.index, index_column="network"), sidecar,
+                       run_parameters(context, item, "relmat:networks"), sources)
+
+
+def _write_matrix(context, wanted, role, matrix, names, sidecar, item, sources) -> None:
+    """A parcel x parcel matrix in the :mod:`bidsapp.outputs.relmat` layout."""
+    if role in wanted:
+        _write(context, "text", wanted[role], relmat_text(matrix, names), sidecar,
+               run_parameters(context, item, role), sources)
+
+
+def _volume(values: np.ndarray, mask: np.ndarray, affine: np.ndarray):
+    import nibabel as nib
+
+    volume = np.zeros(mask.shape, dtype=np.float32)
+    volume[mask] = values
+    return nib.Nifti1Image(volume, affine)
+
+
+def write_seed_outputs(context: Context, item, seed: Seed, r: np.ndarray, wanted: dict[str, Path]) -> None:
+    """The r and Fisher z maps of one seed in one run."""
+    sidecar = {"Description": "Pearson correlation of the cleaned seed series with every cleaned voxel series "
+                              "(nilearn's seed-to-voxel recipe)",
+               "Seed": {"Name": seed.name, "CoordinatesMM": [seed.x, seed.y, seed.z],
+                        "RadiusMM": context.analysis.seed_radius_mm,
+                        "NumberOfVoxels": int(len(item.seed_voxels[seed.name]))},
+               "SmoothingFWHM": context.analysis.smoothing_fwhm_mm, **_denoise_sidecar(context, item)}
+    for key, values, what in (("r", r, "Pearson r"), ("z", spheres.fisher_z(r), "Fisher z (arctanh r)")):
+        role = f"seed:{seed.name}:{key}"
+        if role in wanted:
+            _write(context, "image", wanted[role], _volume(values, item.mask, item.affine),
+                   {**sidecar, "Statistic": what}, run_parameters(context, item, role),
+                   [str(p) for p in item.run.files])
+
+
+def _subset(contrast, index: np.ndarray):
+    """A nilearn contrast restricted to some units (voxels or parcels)."""
+    from nilearn.glm.contrasts import Contrast as NilearnContrast
+
+    return NilearnContrast(effect=contrast.effect[..., index], variance=contrast.variance[index], dim=contrast.dim,
+                           dof=contrast.dof, stat_type=contrast.stat_type)
+
+
+def write_task(context: Context, group) -> None:
+    """Combine each contrast over the runs that estimate it (fixed effects) and write maps and parcel tables.
+
+    Voxels are those inside every run's brain mask; parcels those with data in every run.
+    """
+    parameters = task_parameters(context, group)
+    paths = task_paths(context.writer, group.entities, group.runs[0].space, context.atlas, group.contrasts)
+    atlas = context.atlas
+    for contrast in group.contrasts:
+        runs = [item for item in group.runs if contrast.name in item.fits.get("voxels", {})]
+        if not runs:
+            LOGGER.warning("task %s: no run can estimate contrast %s; not written", group.entities["task"],
+                           contrast.name)
+            continue
+        mask = np.logical_and.reduce([item.mask for item in runs])
+        valid = np.logical_and.reduce([item.parcels.valid for item in runs])
+        maps = glm.fixed_effects([_subset(item.fits["voxels"][contrast.name], np.flatnonzero(mask[item.mask]))
+                                  for item in runs])
+        parcel_maps = glm.fixed_effects([_subset(item.fits["parcels"][contrast.name],
+                                                 np.flatnonzero(valid[item.parcels.valid])) for item in runs])
+        sidecar = {"Description": f"First-level contrast {contrast.name} = {contrast.expression}, runs combined by "
+                                  "fixed effects", "Contrast": asdict(contrast),
+                   "Runs": [item.run.name for item in runs], "HRFModel": context.analysis.hrf_model,
+                   "NoiseModel": context.analysis.noise_model, "DriftModel": "cosine",
+                   "HighPassHz": glm_high_pass(context.strategy), "SmoothingFWHM": context.analysis.smoothing_fwhm_mm,
+                   "EffectUnits": "percent signal change", "DesignColumns": {
+                       item.run.name: [str(c) for c in item.design.columns] for item in runs},
+                   "Denoising": {item.run.name: _denoise_sidecar(context, item) for item in runs}}
+        sources = [str(p) for item in runs for p in item.run.files]
+        for stat in GLM_STATS:
+            path = paths[f"{contrast.name}:{stat}"]
+            _write(context, "image", path, _volume(getattr(maps, stat), mask, runs[0].affine),
+                   {**sidecar, "Statistic": f"{stat}: {GLM_STATS[stat]}", "DegreesOfFreedom": maps.dof},
+                   parameters[path], sources)
+        table = pd.DataFrame({"name": list(atlas.names)})
+        if atlas.networks:
+            table["network"] = list(atlas.networks)
+        for stat in GLM_STATS:
+            table[stat] = np.nan
+            table.loc[valid, stat] = getattr(parcel_maps, stat)
+        path = paths[f"{contrast.name}:parcels"]
+        _write(context, "table", path, table, {**sidecar, "DegreesOfFreedom": parcel_maps.dof,
+                                               "Columns": GLM_STATS, "Atlas": atlas.record()}, parameters[path],
+               sources + [str(p) for p in atlas.files])
+
+
+def write_report(context: Context, participant: str, prepared, groups) -> None:
+    """The participant's HTML report (kept as is when nothing was written and it exists)."""
+    from bidsapp.reports import fmriprep as reports
+
+    path = report_path(context.writer, participant)
+    if path.is_file() and not context.written:
+        return
+    analysis, strategy = context.analysis, context.strategy
+    runs = []
+    backgrounds = {id(item): _volume(item.mean if item.mean is not None else item.mask[item.mask].astype(np.float32),
+                                     item.mask, item.affine) for item in prepared}
+    for item in prepared:
+        paths = run_paths(context.writer, item.run.entities, item.space, context.atlas, analysis)
+        runs.append(reports.RunSection(
+            item.run.name, item.confounds, item.denoising.confounds, item.denoising.censored,
+            strategy.scrub.fd_threshold_mm if strategy.scrub else None, item.carpet,
+            paths.get("relmat:correlation"), context.atlas.networks,
+            [(s.name, (s.x, s.y, s.z), paths[f"seed:{s.name}:r"]) for s in analysis.seeds],
+            backgrounds[id(item)]))
+    tasks = []
+    for group in groups:
+        paths = task_paths(context.writer, group.entities, group.runs[0].space, context.atlas, group.contrasts)
+        name = "_".join(f"{k}-{v}" for k, v in group.entities.items() if v is not None)
+        tasks.append(reports.TaskSection(name, {item.run.name: item.design for item in group.runs},
+                                         {c.name: paths[f"{c.name}:z"] for c in group.contrasts},
+                                         backgrounds[id(group.runs[0])]))
+    text = reports.render(participant, f"{strategy.name}: {strategy.methods}", runs, tasks, __version__)
+    context.writer.write_text(path, text)
+    LOGGER.info("wrote %s", path.name)

@@ -1,0 +1,151 @@
+"""Participant level: each participant's runs are summarised, then analysed.
+
+For every run, bidsapp first records what it analysed: the run's length and
+repetition time and, for fMRIPrep data, head motion (mean and maximum
+framewise displacement, volumes above 0.5 mm, non-steady-state volumes); for
+parcellated data, parcels with no signal and non-finite values. Then the
+input type's pipeline (:mod:`bidsapp.participant`) analyses the participant's
+runs. Participants are processed in parallel processes (``--nprocs``), no more
+at once than ``--mem-gb`` allows, and outputs that are complete with unchanged
+parameters are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bidsapp import __version__
+from bidsapp.config import Analysis, Config, Execution
+from bidsapp.inputs.discovery import Inventory, Run
+from bidsapp.inputs.readers import read_confounds, read_parcel_timeseries
+from bidsapp.progress import progress
+from bidsapp.steps.qc import FD_THRESHOLD_MM, motion_summary, parcel_summary
+from bidsapp.outputs.writer import DerivativesWriter
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ParticipantJob:
+    """One participant's work: its runs and the analysis settings.
+
+    Attributes
+    ----------
+    participant : str
+        Label without ``sub-``.
+    runs : tuple of Run
+        The participant's selected runs (all of one input kind).
+    analysis : Analysis
+    parcel_names : tuple of str, optional
+        Parcel names of parcellated inputs, in column order.
+    reports : bool
+        Write the participant's HTML report.
+    """
+
+    participant: str
+    runs: tuple[Run, ...]
+    analysis: Analysis
+    parcel_names: tuple[str, ...] | None = None
+    reports: bool = True
+
+
+def summary_path(writer: DerivativesWriter, run: Run) -> Path:
+    """Where a run's summary table goes: ``sub-X/func/<run>_desc-summary_qc.tsv``."""
+    return writer.participant_path({**run.entities, "desc": "summary"}, "qc", ".tsv")
+
+
+def participant_jobs(inventory: Inventory, config: Config) -> list[ParticipantJob]:
+    """One job per selected participant."""
+    return [ParticipantJob(participant, inventory.runs_of(participant), config.analysis, inventory.parcel_names,
+                           config.execution.reports) for participant in inventory.participants]
+
+
+def planned_outputs(job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
+    """Every file the participant level writes for ``job`` (data files; most have a JSON sidecar)."""
+    return [summary_path(writer, run) for run in job.runs] + _pipeline(job).planned_outputs(job, writer)
+
+
+def _pipeline(job: ParticipantJob):
+    """The pipeline module for the job's kind of input."""
+    if job.runs[0].kind == "bold":
+        from bidsapp.participant import fmriprep as pipeline
+    else:
+        from bidsapp.participant import parcels as pipeline
+    return pipeline
+
+
+def run_participant_level(inventory: Inventory, writer: DerivativesWriter, config: Config) -> None:
+    """Process every participant of the inventory, in parallel within the memory budget."""
+    writer.ensure_dataset_description()
+    jobs = participant_jobs(inventory, config)
+    workers = n_workers(config.execution, inventory.runs, len(jobs))
+    LOGGER.info("Participant level: %d runs of %d participants, %d participants at a time",
+                len(inventory.runs), len(jobs), workers)
+    if workers == 1:
+        for job in progress(jobs, "participants"):
+            process_participant(job, writer)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(max_workers=workers, initializer=limit_threads, initargs=(threads,)) as pool:
+            for _ in progress(pool.map(process_participant, jobs, [writer] * len(jobs)), "participants",
+                              total=len(jobs)):
+                pass
+    LOGGER.info("Participant level done")
+
+
+def limit_threads(threads: int) -> None:
+    """Let a worker process's BLAS and OpenMP use ``threads`` threads: its share of the cores.
+
+    Without a limit each of the ``--nprocs`` workers starts a thread per core,
+    and on small (parcel) matrices the oversubscribed threads mostly wait on
+    each other.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+
+
+def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
+    """Summarise each run of one participant, then run the input type's pipeline on them."""
+    for run in job.runs:
+        process_run(run, writer)
+    _pipeline(job).process_participant(job, writer)
+
+
+def n_workers(execution: Execution, runs: tuple[Run, ...], n_jobs: int) -> int:
+    """Processes to run at once: ``--nprocs``, fewer when ``--mem-gb`` cannot hold them."""
+    workers = max(1, min(execution.nprocs, n_jobs))
+    if execution.mem_gb is not None and runs:
+        per_run = max(run.estimated_memory_gb() for run in runs)
+        workers = max(1, min(workers, int(execution.mem_gb // per_run)))
+        if per_run > execution.mem_gb:
+            LOGGER.warning("One run may need %.1f GB, more than --mem-gb %.1f; running one at a time",
+                           per_run, execution.mem_gb)
+    return workers
+
+
+def process_run(run: Run, writer: DerivativesWriter) -> bool:
+    """Summarise one run and write its outputs; False when they were already complete."""
+    path = summary_path(writer, run)
+    parameters = {"bidsapp": __version__, "step": "summary", "fd_threshold_mm": FD_THRESHOLD_MM,
+                  "inputs": [str(p) for p in run.files]}
+    if writer.is_complete(path, parameters):
+        LOGGER.info("%s: summary complete, skipped", run.name)
+        return False
+    if run.kind == "bold":
+        summary = motion_summary(read_confounds(run), run.repetition_time)
+        description = (f"Run length and head motion from the fMRIPrep confounds; high-motion volumes have "
+                       f"framewise displacement above {FD_THRESHOLD_MM} mm (Power et al. 2012).")
+    else:
+        summary = parcel_summary(read_parcel_timeseries(run), run.repetition_time)
+        description = "Run length and parcels with no signal or non-finite values."
+    writer.write_table(path, pd.DataFrame([summary]), {"Description": description}, parameters=parameters,
+                       sources=[str(p) for p in run.files])
+    LOGGER.info("%s: wrote %s", run.name, path.name)
+    return True

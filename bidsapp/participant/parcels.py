@@ -1,0 +1,175 @@
+"""Participant level for HCP-style parcellated data: rest connectivity, task GLMs and a report.
+
+Methods. Each resting run's parcel time series were linearly detrended and
+z-scored (and band-passed when ``--high-pass``/``--low-pass`` were given;
+:mod:`bidsapp.steps.parcel_cleaning`). Pearson correlation, partial correlation or
+covariance matrices were computed per run and on the concatenation of the
+cleaned runs (so each run weighs by its length, as the HCP course concatenates
+its runs), with Fisher z and within/between-network means of the 12
+Cole-Anticevic networks (:mod:`bidsapp.steps.connectivity`). Each task run, in
+percent signal change, was modelled with all the task's conditions convolved
+with the HRF, cosine drifts (0.01 Hz unless ``--high-pass``) and a constant,
+fitted per parcel with AR(1) prewhitening (or OLS), and the two runs were
+combined by fixed effects (:mod:`bidsapp.steps.parcel_glm`). The HCP course's
+selective average was computed for each contrast too.
+
+Outputs, under ``sub-<label>/[ses-<label>/]func/``, each with a JSON sidecar
+(inputs, strategy, parameters):
+
+* ``<run>_space-fsLR_seg-Glasser_stat-<pearsoncorrelation|partialcorrelation|covariance>_relmat.tsv``
+  per resting run, and without ``dir``/``run`` for the combined runs;
+* ``..._stat-pearsoncorrelation_desc-fisherz_relmat.tsv`` (Fisher z, diagonal ``n/a``);
+* ``<sub>[_ses]_task-rest_space-fsLR_seg-Glasser_stat-pearsoncorrelation_desc-networks_relmat.tsv``:
+  the mean Fisher z over parcel pairs within and between networks;
+* ``<sub>[_ses]_task-<task>_space-fsLR_seg-Glasser_contrast-<name>_statmap.tsv``: one row per parcel,
+  columns name, hemisphere, network, effect, variance, t, z, p (``p`` one-sided upper tail, nilearn's
+  convention; degrees of freedom in the sidecar);
+* ``..._contrast-<name>_desc-selectiveaverage_statmap.tsv``: columns name, hemisphere, network, effect;
+* ``sub-<label>.html`` at the top of OUTPUT_DIR: the participant report.
+
+Relationship matrices are square TSVs: first column ``node`` (``network`` for
+network means) with the row names, then one column per parcel
+(:mod:`bidsapp.outputs.relmat`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bidsapp.steps.connectivity import STAT_LABELS, covariance, fisher_z, from_covariance, network_means, pooled_covariance
+from bidsapp.inputs.discovery import run_name
+from bidsapp.inputs.readers import read_parcel_timeseries
+from bidsapp.steps.parcel_cleaning import clean_parcels, parcel_strategy
+from bidsapp.steps.parcel_glm import TaskRun, fit_task, selective_average_contrasts, statmap_table
+from bidsapp.inputs.parcel_labels import node_coordinates, parcel_table
+from bidsapp.participant import parcels_sidecars as sidecars
+from bidsapp.participant.parcels_plan import RestPlan, TaskPlan, dummy_volumes, plan_participant
+from bidsapp.outputs.relmat import relmat_text
+from bidsapp.outputs.writer import DerivativesWriter
+
+LOGGER = logging.getLogger(__name__)
+_KINDS = {label: kind for kind, label in STAT_LABELS.items()}
+
+
+def report_path(job, writer: DerivativesWriter) -> Path:
+    """The participant's HTML report: ``OUTPUT_DIR/sub-<label>.html``."""
+    return writer.output_dir / f"sub-{job.participant}.html"
+
+
+def planned_outputs(job, writer: DerivativesWriter) -> list[Path]:
+    """Every file :func:`process_participant` writes for ``job`` (each table has a JSON sidecar)."""
+    parcel_strategy(job.analysis.denoise_strategy)
+    rest, tasks, _ = plan_participant(job, writer)
+    paths = [output.path for plan in rest for output in plan.outputs.values()]
+    for plan in tasks:
+        paths += [output.path for name in plan.statmaps for output in (plan.statmaps[name], plan.averages[name])]
+    return paths + ([report_path(job, writer)] if job.reports else [])
+
+
+def process_participant(job, writer: DerivativesWriter) -> None:
+    """Analyse one participant's parcellated runs and write the outputs that are not complete yet.
+
+    Parameters
+    ----------
+    job : bidsapp.participant.level.ParticipantJob
+    writer : DerivativesWriter
+
+    Raises
+    ------
+    UsageError
+        A confound-based ``--denoise-strategy``, or a ``--contrast`` naming no task's conditions.
+    MissingInputError
+        Events beyond the end of their run; parcel labels that do not name the data's parcels.
+    """
+    parcel_strategy(job.analysis.denoise_strategy)
+    parcels = parcel_table(job.parcel_names, job.runs[0].data, job.participant)
+    rest, tasks, warnings = plan_participant(job, writer)
+    written: dict[Path, pd.DataFrame] = {}
+    wrote = False
+    for plan in rest:
+        wrote |= _rest(plan, job, writer, parcels, written)
+    for plan in tasks:
+        wrote |= _task(plan, job, writer, parcels, written)
+    report = report_path(job, writer)
+    if job.reports and (wrote or not report.is_file()):
+        from bidsapp.reports.parcels import render_participant_report
+
+        writer.write_text(report, render_participant_report(job, parcels, rest, tasks, warnings, written))
+        LOGGER.info("sub-%s: wrote %s", job.participant, report.name)
+
+
+def _rest(plan: RestPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
+          written: dict[Path, pd.DataFrame]) -> bool:
+    """Connectivity of one group of resting runs; False when every output was complete.
+
+    The combined runs' correlation matrix and network means are kept in ``written`` for the report.
+    """
+    todo = {key: out for key, out in plan.outputs.items() if not writer.is_complete(out.path, out.parameters)}
+    if not todo:
+        LOGGER.info("%s: connectivity complete, skipped", run_name(plan.entities))
+        return False
+    analysis = job.analysis
+    dummy = dummy_volumes(analysis.dummy_scans)
+    cleaned = {run.name: clean_parcels(read_parcel_timeseries(run)[dummy:], run.repetition_time,
+                                       high_pass_hz=analysis.high_pass_hz, low_pass_hz=analysis.low_pass_hz)
+               for run in plan.runs}
+    covariances = {name: covariance(data) for name, data in cleaned.items()}
+    covariances["combined"] = pooled_covariance(list(cleaned.values()), list(covariances.values()))
+    volumes = {name: len(data) for name, data in cleaned.items()}
+    volumes["combined"] = sum(volumes.values())
+    names = parcels["name"].tolist()
+    coordinates = node_coordinates(job.runs[0].data, job.participant, len(names))
+    for (scope, stat, desc), output in todo.items():
+        runs = plan.runs if scope == "combined" else [run for run in plan.runs if run.name == scope]
+        matrix = from_covariance(covariances[scope], _KINDS[stat], volumes[scope])
+        if np.isnan(matrix).all():
+            LOGGER.warning("%s: %s not estimable from %d volumes of %d parcels (all n/a)", output.path.name,
+                           _KINDS[stat], volumes[scope], len(names))
+        sidecar = sidecars.relmat(stat, desc, runs, dummy, analysis, coordinates)
+        if desc == "fisherz":
+            text = relmat_text(fisher_z(matrix), names)
+        elif desc == "networks":
+            means = network_means(fisher_z(matrix), parcels["network"])
+            text = relmat_text(means.to_numpy(), means.index.tolist(), index_column="network")
+            written[output.path] = means
+        else:
+            text = relmat_text(matrix, names)
+            if (scope, stat) == ("combined", "pearsoncorrelation"):
+                written[output.path] = pd.DataFrame(matrix, index=pd.Index(names, name="node"), columns=names)
+        writer.write_text(output.path, text, sidecar, parameters=output.parameters,
+                          sources=output.parameters["inputs"])
+    LOGGER.info("%s: wrote %d connectivity matrices", run_name(plan.entities), len(todo))
+    return True
+
+
+def _task(plan: TaskPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
+          written: dict[Path, pd.DataFrame]) -> bool:
+    """Statistics maps of one task; False when every output was complete. The maps are kept in ``written``."""
+    outputs = [*plan.statmaps.values(), *plan.averages.values()]
+    if all(writer.is_complete(out.path, out.parameters) for out in outputs):
+        LOGGER.info("%s: GLM complete, skipped", run_name(plan.entities))
+        return False
+    analysis = job.analysis
+    dummy = dummy_volumes(analysis.dummy_scans)
+    runs = [TaskRun(run.name, read_parcel_timeseries(run), events, run.repetition_time, dummy)
+            for run, events in zip(plan.runs, plan.events)]
+    fit = fit_task(runs, plan.contrasts, hrf_model=analysis.hrf_model, noise_model=analysis.noise_model,
+                   high_pass_hz=analysis.high_pass_hz)
+    averages = selective_average_contrasts(runs, plan.contrasts, plan.conditions)
+    for contrast in plan.contrasts:
+        maps = fit.maps[contrast.name]
+        output = plan.statmaps[contrast.name]
+        sidecar = sidecars.statmap(contrast, plan, fit, maps.dof, analysis, dummy)
+        written[output.path] = statmap_table(maps, parcels)
+        writer.write_table(output.path, written[output.path], sidecar, parameters=output.parameters,
+                           sources=output.parameters["inputs"])
+        output = plan.averages[contrast.name]
+        table = parcels[["name", "hemisphere", "network"]].assign(effect=averages[contrast.name])
+        writer.write_table(output.path, table, sidecars.selective_average(contrast, plan),
+                           parameters=output.parameters, sources=output.parameters["inputs"])
+    LOGGER.info("%s: wrote %d contrasts", run_name(plan.entities), len(plan.contrasts))
+    return True

@@ -1,0 +1,3 @@
+"""HTML reports: drawing primitives (:mod:`~bidsapp.reports.html`), participant pages
+(:mod:`~bidsapp.reports.fmriprep`, :mod:`~bidsapp.reports.parcels`) and the group page
+(:mod:`~bidsapp.reports.group`)."""

@@ -1,0 +1,92 @@
+"""Seed-to-voxel correlation: sphere seeds and voxelwise Pearson r and Fisher z maps.
+
+A seed is a sphere of ``radius_mm`` around MNI coordinates; its voxels are
+those of :class:`nilearn.maskers.NiftiSpheresMasker` with the brain mask (the
+in-mask voxels within the radius, plus the voxel nearest the centre). The seed
+series is their mean; seed and voxel series are cleaned alike and correlated
+(nilearn's seed-to-voxel example, seed 003, Biswal et al. 1995); Fisher's z is
+``arctanh r``. The example divides z-scored products by the number of volumes,
+which is r times ``(n - 1) / n``; bidsapp writes r itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bidsapp.config import Seed
+from bidsapp.errors import UsageError
+
+#: Largest |r| before Fisher's z, so that z stays finite.
+MAX_ABS_R = 1.0 - 1e-7
+
+
+def sphere_voxels(seed: Seed, radius_mm: float, affine: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Positions, among the in-mask voxels (C order), of the voxels of a sphere seed.
+
+    Parameters
+    ----------
+    seed : Seed
+        Name and centre (x, y, z in mm, the BOLD's world space).
+    radius_mm : float
+    affine : ndarray of shape (4, 4)
+        Voxel-to-world affine of the BOLD grid.
+    mask : ndarray of bool, shape (x, y, z)
+
+    Returns
+    -------
+    ndarray of int
+        Sorted indices into ``data[:, i]`` of in-mask voxel data.
+
+    Raises
+    ------
+    UsageError
+        If no voxel of the sphere is inside the brain mask (the seed named).
+    """
+    ijk = np.argwhere(mask)
+    world = ijk @ affine[:3, :3].T + affine[:3, 3]
+    centre = np.array([seed.x, seed.y, seed.z], float)
+    inside = np.flatnonzero(((world - centre) ** 2).sum(axis=1) <= radius_mm ** 2)
+    nearest = np.round(np.linalg.solve(affine, np.r_[centre, 1.0])[:3]).astype(int)
+    match = np.flatnonzero((ijk == nearest).all(axis=1))
+    voxels = np.union1d(inside, match)
+    if voxels.size == 0:
+        raise UsageError(f"--seeds {seed.name}={seed.x:g},{seed.y:g},{seed.z:g}: the {radius_mm:g} mm sphere has no "
+                         "voxel inside the brain mask; give MNI coordinates inside the brain (mm)")
+    return voxels
+
+
+def seed_correlation(cleaner: np.ndarray, seed_series: np.ndarray, voxels: np.ndarray,
+                     block: int = 16384) -> np.ndarray:
+    """Pearson correlation of a cleaned seed series with every cleaned voxel series.
+
+    Parameters
+    ----------
+    cleaner : ndarray of shape (n_kept, n_volumes)
+        The cleaning operator (:func:`bidsapp.steps.denoise.cleaning_matrix`).
+    seed_series : ndarray of shape (n_volumes,)
+        The seed's mean raw series.
+    voxels : ndarray of shape (n_volumes, n_voxels)
+        Raw (or smoothed) voxel series, any float type.
+    block : int
+        Voxels cleaned at a time in float64 (bounds the working memory).
+
+    Returns
+    -------
+    ndarray of shape (n_voxels,)
+        r, NaN for voxels without variance after cleaning.
+    """
+    centred = cleaner - cleaner.mean(axis=0)  # so that every cleaned series has zero mean
+    seed = centred @ np.asarray(seed_series, float)
+    seed /= np.linalg.norm(seed)
+    r = np.empty(voxels.shape[1])
+    for start in range(0, voxels.shape[1], block):
+        cleaned = centred @ np.asarray(voxels[:, start:start + block], dtype=np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->j", cleaned, cleaned))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r[start:start + block] = (seed @ cleaned) / norms
+    return r
+
+
+def fisher_z(r: np.ndarray) -> np.ndarray:
+    """Fisher's z, ``arctanh r``, with |r| clipped to :data:`MAX_ABS_R`."""
+    return np.arctanh(np.clip(r, -MAX_ABS_R, MAX_ABS_R))
