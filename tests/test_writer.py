@@ -1,4 +1,4 @@
-"""Tests for bidsapp.outputs.writer: names, dataset_description, atomic writes, sidecars, re-run skipping."""
+"""Tests for bidsapp.outputs.writer and layout: names, dataset_description, atomic writes, sidecars, re-run skipping."""
 
 from __future__ import annotations
 
@@ -11,12 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bidsapp.outputs.layout import BIDSIGNORE, ENTITY_ORDER, build_filename
 from bidsapp.outputs.writer import (
-    BIDSIGNORE,
-    ENTITY_ORDER,
     DerivativesWriter,
     OutputDirError,
-    build_filename,
     parameters_hash,
     sidecar_path,
     to_jsonable,
@@ -77,17 +75,17 @@ def test_build_filename_rejects_bad_suffix_or_extension(suffix, extension):
 
 def test_participant_and_group_paths(writer):
     out = writer.output_dir
-    assert writer.participant_path({"sub": "01", "task": "rest"}, "timeseries", ".tsv") == (
+    assert writer.layout.participant_path({"sub": "01", "task": "rest"}, "timeseries", ".tsv") == (
         out / "sub-01" / "func" / "sub-01_task-rest_timeseries.tsv"
     )
-    assert writer.participant_path({"sub": "01", "ses": "2"}, "report", ".html", datatype="figures") == (
+    assert writer.layout.participant_path({"sub": "01", "ses": "2"}, "report", ".html", datatype="figures") == (
         out / "sub-01" / "ses-2" / "figures" / "sub-01_ses-2_report.html"
     )
-    assert writer.group_path({"contrast": "a", "stat": "z"}, "statmap", ".nii.gz") == (
+    assert writer.layout.group_path({"contrast": "a", "stat": "z"}, "statmap", ".nii.gz") == (
         out / "group" / "contrast-a_stat-z_statmap.nii.gz"
     )
     with pytest.raises(ValueError, match="'sub'"):
-        writer.participant_path({"task": "rest"}, "timeseries", ".tsv")
+        writer.layout.participant_path({"task": "rest"}, "timeseries", ".tsv")
 
 
 def test_sidecar_path():
@@ -189,7 +187,7 @@ class _FailingImage:
 
 
 def test_failed_table_write_leaves_previous_output_untouched(writer):
-    path = writer.participant_path({"sub": "01", "stat": "mean"}, "timeseries", ".tsv")
+    path = writer.layout.participant_path({"sub": "01", "stat": "mean"}, "timeseries", ".tsv")
     good = pd.DataFrame({"a": [1.0, 2.0]})
     writer.write_table(path, good, {"RepetitionTime": 2.0}, parameters={"x": 1})
     before = path.read_bytes(), sidecar_path(path).read_bytes()
@@ -202,14 +200,14 @@ def test_failed_table_write_leaves_previous_output_untouched(writer):
 
 
 def test_failed_image_write_leaves_no_file(writer):
-    path = writer.participant_path({"sub": "01", "stat": "z"}, "statmap", ".nii.gz")
+    path = writer.layout.participant_path({"sub": "01", "stat": "z"}, "statmap", ".nii.gz")
     with pytest.raises(OSError, match="disk full"):
         writer.write_image(path, _FailingImage(), {}, parameters={})
     assert list(path.parent.iterdir()) == []
 
 
 def test_unserialisable_sidecar_fails_before_writing(writer):
-    path = writer.participant_path({"sub": "01"}, "timeseries", ".tsv")
+    path = writer.layout.participant_path({"sub": "01"}, "timeseries", ".tsv")
     with pytest.raises(TypeError, match="object"):
         writer.write_table(path, pd.DataFrame({"a": [1]}), {"Bad": object()})
     assert not path.exists() and not sidecar_path(path).exists()
@@ -234,7 +232,7 @@ def test_table_round_trip(writer, tmp_path):
     })
     table.loc[[3, 17], "float32"] = np.nan
     table.loc[5, "float64"] = np.nan
-    path = writer.participant_path({"sub": "01", "stat": "mean"}, "timeseries", ".tsv")
+    path = writer.layout.participant_path({"sub": "01", "stat": "mean"}, "timeseries", ".tsv")
     writer.write_table(path, table, {"RepetitionTime": np.float64(2.0), "CensoredVolumes": np.array([1, 4])},
                        parameters={"fd_threshold": 0.5, "strategy": "simple"}, sources=[tmp_path / "in.nii.gz"])
 
@@ -264,7 +262,7 @@ def test_image_round_trip(writer):
     data = np.random.default_rng(1).standard_normal((4, 5, 6)).astype(np.float32)
     affine = np.diag([2.0, 2.0, 2.0, 1.0])
     affine[:3, 3] = [-90, -126, -72]
-    path = writer.participant_path({"sub": "01", "contrast": "lfMinusRf", "stat": "z"}, "statmap", ".nii.gz")
+    path = writer.layout.participant_path({"sub": "01", "contrast": "lfMinusRf", "stat": "z"}, "statmap", ".nii.gz")
     writer.write_image(path, nib.Nifti1Image(data, affine), {"Parameters": {"smoothing_fwhm": 6}},
                        sources=["sub-01_bold.nii.gz"])
 
@@ -282,20 +280,20 @@ def test_image_round_trip(writer):
 
 
 def test_text_and_json_writes(writer):
-    report = writer.participant_path({"sub": "01"}, "report", ".html", datatype="figures")
+    report = writer.layout.participant_path({"sub": "01"}, "report", ".html", datatype="figures")
     writer.write_text(report, "<html>é</html>")
     assert report.read_text(encoding="utf-8") == "<html>é</html>"
     assert not sidecar_path(report).exists()
     writer.write_text(report, "<html>2</html>", parameters={"a": 1})
     assert writer.is_complete(report, {"a": 1})
 
-    path = writer.group_path({"desc": "summary"}, "stats", ".json")
+    path = writer.layout.group_path({"desc": "summary"}, "stats", ".json")
     writer.write_json(path, {"x": np.float32(0.5), "n": np.int64(3), "nan": float("nan"), "arr": np.eye(2)})
     assert json.loads(path.read_text()) == {"x": 0.5, "n": 3, "nan": None, "arr": [[1.0, 0.0], [0.0, 1.0]]}
 
 
 def test_parameters_given_twice_is_an_error(writer):
-    path = writer.participant_path({"sub": "01"}, "timeseries", ".tsv")
+    path = writer.layout.participant_path({"sub": "01"}, "timeseries", ".tsv")
     with pytest.raises(ValueError, match="Parameters"):
         writer.write_table(path, pd.DataFrame({"a": [1]}), {"Parameters": {"a": 1}}, parameters={"a": 1})
 
@@ -315,7 +313,7 @@ def test_parameters_hash_is_canonical():
 
 # -- re-run skipping ----------------------------------------------------------------------------------
 def test_is_complete(writer):
-    path = writer.participant_path({"sub": "01", "stat": "pearsoncorrelation"}, "relmat", ".tsv")
+    path = writer.layout.participant_path({"sub": "01", "stat": "pearsoncorrelation"}, "relmat", ".tsv")
     parameters = {"atlas": "Schaefer2018", "kind": ["correlation"], "low_pass": 0.08}
     assert not writer.is_complete(path, parameters)
     writer.write_table(path, pd.DataFrame(np.eye(3)), {}, parameters=parameters)
@@ -335,7 +333,7 @@ def test_is_complete(writer):
 
 
 def test_rewrite_with_new_parameters_replaces_data_and_sidecar(writer):
-    path = writer.participant_path({"sub": "01"}, "timeseries", ".tsv")
+    path = writer.layout.participant_path({"sub": "01"}, "timeseries", ".tsv")
     writer.write_table(path, pd.DataFrame({"a": [1]}), {}, parameters={"v": 1})
     writer.write_table(path, pd.DataFrame({"a": [2]}), {}, parameters={"v": 2})
     assert pd.read_csv(path, sep="\t")["a"].tolist() == [2]

@@ -1,10 +1,9 @@
 """Find the participant-level outputs the group level analyses, grouped by analysis.
 
 An *analysis* is one kind of participant-level result that every participant
-has: a voxel-wise first-level contrast (``*_contrast-<c>_stat-effect_statmap.nii.gz``),
-a parcel-wise contrast table (``*_contrast-<c>_statmap.tsv``) or a Fisher-z
-connectivity matrix (``*_stat-pearsoncorrelation_desc-fisherz_relmat.tsv``, and
-network means ``*_desc-networks_relmat.tsv``). Files are grouped by their
+has: a voxel-wise first-level contrast's effect map, a parcel-wise contrast table,
+or a Fisher-z connectivity matrix and its network means; their names and patterns
+are :data:`bidsapp.outputs.layout.GROUP_INPUTS`. Files are grouped by their
 entities other than the participant's; when a participant-level combination
 across runs exists (no ``dir``/``run`` entity), the per-run results it combines
 are not analysed separately.
@@ -16,18 +15,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from bidsapp.inputs.runs import parse_entities
+from bidsapp.outputs.layout import GROUP_INPUTS, GroupKind, OutputLayout, entities_label
+from bidsapp.outputs.sidecars import ContrastRecord, read_sidecar
 
-Kind = Literal["voxels", "parcels", "edges", "networks"]
-
-_PATTERNS: Mapping[Kind, str] = {
-    "voxels": "*_contrast-*_stat-effect_statmap.nii.gz",
-    "parcels": "*_contrast-*_statmap.tsv",
-    "edges": "*_stat-pearsoncorrelation_desc-fisherz_relmat.tsv",
-    "networks": "*_desc-networks_relmat.tsv",
-}
 _PER_RUN = ("dir", "run", "acq", "echo")
 
 
@@ -44,23 +36,24 @@ class GroupInput:
         Participant label to file.
     """
 
-    kind: Kind
+    kind: GroupKind
     entities: Mapping[str, str]
     files: Mapping[str, Path]
 
     @property
     def name(self) -> str:
         """The analysis as a file-name prefix, e.g. ``task-motor_space-MNI_contrast-lfMinusRf``."""
-        return "_".join(f"{key}-{value}" for key, value in self.entities.items())
+        return entities_label(self.entities)
 
 
 def find_group_inputs(output_dir: Path, participants: Iterable[str]) -> list[GroupInput]:
     """Every analysis with participant-level outputs for any of ``participants``."""
     wanted = set(participants)
     found: list[GroupInput] = []
-    for kind, pattern in _PATTERNS.items():
+    layout = OutputLayout(output_dir)
+    for kind in GROUP_INPUTS:
         groups: dict[tuple, dict[str, Path]] = defaultdict(dict)
-        for path in sorted(output_dir.glob(f"sub-*/**/func/{pattern}")):
+        for path in layout.group_inputs(kind):
             entities = parse_entities(path.name)
             if entities.get("sub") not in wanted:
                 continue
@@ -79,8 +72,8 @@ def within_participant_inputs(inputs: Iterable[GroupInput]) -> list[tuple[GroupI
     """Sets of analyses that are conditions of one within-participant design (paired, repeated measures).
 
     Conditions are sessions when the analyses differ only in ``ses``; otherwise the
-    first-level contrasts of single conditions (a sidecar ``Contrast.Expression`` that
-    is one of its ``Conditions``) of the same task, space and atlas.
+    first-level contrasts of single conditions (:attr:`ContrastRecord.single_condition`
+    of the sidecar) of the same task, space and atlas.
 
     Returns
     -------
@@ -104,13 +97,6 @@ def within_participant_inputs(inputs: Iterable[GroupInput]) -> list[tuple[GroupI
 
 def _single_condition(item: GroupInput) -> bool:
     """Whether a first-level contrast is one condition against baseline (from its JSON sidecar)."""
-    import json
-
-    path = next(iter(item.files.values()))
-    sidecar = path.with_name(path.name.split(".")[0] + ".json")
-    try:
-        metadata = json.loads(sidecar.read_text())
-    except (OSError, ValueError):
-        return False
-    contrast = metadata.get("Contrast") or {}
-    return str(contrast.get("Expression", "")).strip() in metadata.get("Conditions", [])
+    metadata = read_sidecar(next(iter(item.files.values())))
+    record = ContrastRecord.from_sidecar(metadata) if metadata is not None else None
+    return record is not None and record.single_condition

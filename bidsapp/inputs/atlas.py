@@ -75,12 +75,6 @@ class Atlas:
     description: str = ""
     citation: str = ""
 
-    def record(self) -> dict:
-        """What a sidecar says about the atlas, with each parcel's centroid in mm (``NodeCoordinates``)."""
-        return {"Name": self.label, "Space": self.space, "Files": [str(p) for p in self.files],
-                "Description": self.description, "Citation": self.citation, "NumberOfParcels": len(self.names),
-                "NodeCoordinates": np.round(parcel_centroids(self), 2).tolist()}
-
 
 @functools.lru_cache(maxsize=8)
 def parcel_centroids(atlas: Atlas) -> np.ndarray:

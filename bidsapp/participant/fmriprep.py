@@ -121,7 +121,7 @@ def planned_outputs(job, writer) -> list[Path]:
         contrasts = task_contrasts(task, conditions, job.analysis.contrasts, {})
         paths += outputs.task_paths(writer, {"sub": sub, "ses": ses, "task": task}, space_entities(runs[0]), atlas,
                                     contrasts).values()
-    return paths + ([outputs.report_path(writer, job.participant)] if job.reports else [])
+    return paths + ([writer.layout.participant_report(job.participant)] if job.reports else [])
 
 
 def prepare_run(run: Run, analysis: Analysis, strategy: strategies.Strategy, atlas: atlases.Atlas,

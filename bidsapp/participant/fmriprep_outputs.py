@@ -20,9 +20,19 @@ import pandas as pd
 from bidsapp import __version__
 from bidsapp.steps import connectivity, denoise, glm
 from bidsapp.steps import seeds as spheres
-from bidsapp.inputs.atlas import Atlas
+from bidsapp.inputs.atlas import Atlas, parcel_centroids
 from bidsapp.config import Analysis, Contrast, Seed
+from bidsapp.outputs.layout import (
+    CONTRAST_MAP,
+    CONTRAST_TABLE,
+    FISHER_Z,
+    NETWORK_MEANS,
+    PARCEL_TIMESERIES,
+    RELMAT,
+    SEED_MAP,
+)
 from bidsapp.outputs.relmat import relmat_text
+from bidsapp.outputs.sidecars import AtlasRecord, ContrastRecord
 from bidsapp.steps.strategies import Strategy
 from bidsapp.outputs.writer import DerivativesWriter
 
@@ -56,45 +66,53 @@ def glm_high_pass(strategy: Strategy) -> float:
 def run_paths(writer: DerivativesWriter, entities: dict, space: dict, atlas: Atlas,
               analysis: Analysis) -> dict[str, Path]:
     """A run's outputs by role: ``timeseries``, ``relmat:<kind|fisherz|networks>``, ``seed:<name>:<r|z>``."""
+    layout = writer.layout
     base = {**entities, **space}
     parcel = {**base, "seg": atlas.label}
-    paths = {"timeseries": writer.participant_path({**parcel, "stat": "mean"}, "timeseries", ".tsv")}
+    paths = {"timeseries": layout.participant_file(PARCEL_TIMESERIES, parcel)}
     for kind in analysis.connectivity:
-        paths[f"relmat:{kind}"] = writer.participant_path({**parcel, "stat": connectivity.STAT_LABELS[kind]},
-                                                          "relmat", ".tsv")
+        paths[f"relmat:{kind}"] = layout.participant_file(RELMAT, {**parcel, "stat": connectivity.STAT_LABELS[kind]})
     if "correlation" in analysis.connectivity:
-        for desc in ("fisherz", "networks") if atlas.networks else ("fisherz",):
-            paths[f"relmat:{desc}"] = writer.participant_path(
-                {**parcel, "stat": "pearsoncorrelation", "desc": desc}, "relmat", ".tsv")
+        paths["relmat:fisherz"] = layout.participant_file(FISHER_Z, parcel)
+        if atlas.networks:
+            paths["relmat:networks"] = layout.participant_file(NETWORK_MEANS, parcel)
     for seed in analysis.seeds:
         for key, stat in (("r", "pearsoncorrelation"), ("z", "fisherz")):
-            paths[f"seed:{seed.name}:{key}"] = writer.participant_path({**base, "roi": seed.name, "stat": stat},
-                                                                      "statmap", ".nii.gz")
+            paths[f"seed:{seed.name}:{key}"] = layout.participant_file(SEED_MAP, {**base, "roi": seed.name,
+                                                                                  "stat": stat})
     return paths
 
 
 def task_paths(writer: DerivativesWriter, entities: dict, space: dict, atlas: Atlas,
                contrasts: list[Contrast]) -> dict[str, Path]:
     """A task's GLM outputs by role: ``<contrast>:<stat>`` maps and ``<contrast>:parcels`` tables."""
+    layout = writer.layout
     base = {key: value for key, value in entities.items() if value is not None} | space
     paths = {}
     for contrast in contrasts:
         for stat in GLM_STATS:
-            paths[f"{contrast.name}:{stat}"] = writer.participant_path(
-                {**base, "contrast": contrast.name, "stat": stat}, "statmap", ".nii.gz")
-        paths[f"{contrast.name}:parcels"] = writer.participant_path(
-            {**base, "seg": atlas.label, "contrast": contrast.name}, "statmap", ".tsv")
+            paths[f"{contrast.name}:{stat}"] = layout.participant_file(
+                CONTRAST_MAP, {**base, "contrast": contrast.name, "stat": stat})
+        paths[f"{contrast.name}:parcels"] = layout.participant_file(
+            CONTRAST_TABLE, {**base, "seg": atlas.label, "contrast": contrast.name})
     return paths
-
-
-def report_path(writer: DerivativesWriter, participant: str) -> Path:
-    """``OUTPUT_DIR/sub-<label>.html``."""
-    return writer.output_dir / f"sub-{participant}.html"
 
 
 def _denoise_parameters(context: Context, run) -> dict:
     return {"bidsapp": __version__, "inputs": [str(p) for p in run.files], "strategy": context.strategy.parameters(),
             "repetition_time_s": run.repetition_time}
+
+
+def atlas_record(atlas: Atlas) -> AtlasRecord:
+    """What parcel outputs' sidecars say about the atlas, with each parcel's centroid in mm."""
+    return AtlasRecord(atlas.label, atlas.space, np.round(parcel_centroids(atlas), 2).tolist(),
+                       tuple(str(p) for p in atlas.files), atlas.description, atlas.citation, len(atlas.names))
+
+
+def contrast_record(contrast: Contrast, group) -> ContrastRecord:
+    """A task contrast as its sidecars record it, with the conditions of the task's events."""
+    conditions = sorted({str(c) for item in group.runs for c in item.events["trial_type"]})
+    return ContrastRecord(contrast.name, contrast.expression, tuple(conditions))
 
 
 def run_parameters(context: Context, item, role: str) -> dict:
@@ -152,7 +170,7 @@ def write_parcel_outputs(context: Context, item, cleaned: np.ndarray, wanted: di
     atlas, run = context.atlas, item.run
     names = list(item.parcels.names)
     sources = [str(p) for p in (*run.files, *atlas.files)]
-    shared = {**_denoise_sidecar(context, item), "Atlas": atlas.record()}
+    shared = {**_denoise_sidecar(context, item), "Atlas": atlas_record(atlas).to_sidecar()}
     if "timeseries" in wanted:
         sidecar = {"Description": "Mean time series of each parcel, cleaned (kept volumes only; n/a for parcels with "
                                   "less than half of their voxels in the brain mask)", **shared,
@@ -244,7 +262,7 @@ def write_task(context: Context, group) -> None:
         parcel_maps = glm.fixed_effects([_subset(item.fits["parcels"][contrast.name],
                                                  np.flatnonzero(valid[item.parcels.valid])) for item in runs])
         sidecar = {"Description": f"First-level contrast {contrast.name} = {contrast.expression}, runs combined by "
-                                  "fixed effects", "Contrast": asdict(contrast),
+                                  "fixed effects", **contrast_record(contrast, group).to_sidecar(),
                    "Runs": [item.run.name for item in runs], "HRFModel": context.analysis.hrf_model,
                    "NoiseModel": context.analysis.noise_model, "DriftModel": "cosine",
                    "HighPassHz": glm_high_pass(context.strategy), "SmoothingFWHM": context.analysis.smoothing_fwhm_mm,
@@ -265,7 +283,7 @@ def write_task(context: Context, group) -> None:
             table.loc[valid, stat] = getattr(parcel_maps, stat)
         path = paths[f"{contrast.name}:parcels"]
         _write(context, "table", path, table, {**sidecar, "DegreesOfFreedom": parcel_maps.dof,
-                                               "Columns": GLM_STATS, "Atlas": atlas.record()}, parameters[path],
+                                               "Columns": GLM_STATS, "Atlas": atlas_record(atlas).to_sidecar()}, parameters[path],
                sources + [str(p) for p in atlas.files])
 
 
@@ -273,7 +291,7 @@ def write_report(context: Context, participant: str, prepared, groups) -> None:
     """The participant's HTML report (kept as is when nothing was written and it exists)."""
     from bidsapp.reports import fmriprep as reports
 
-    path = report_path(context.writer, participant)
+    path = context.writer.layout.participant_report(participant)
     if path.is_file() and not context.written:
         return
     analysis, strategy = context.analysis, context.strategy

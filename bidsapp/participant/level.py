@@ -26,6 +26,7 @@ from bidsapp.inputs.discovery import Inventory, Run
 from bidsapp.inputs.readers import read_confounds, read_parcel_timeseries
 from bidsapp.progress import progress
 from bidsapp.steps.qc import FD_THRESHOLD_MM, motion_summary, parcel_summary
+from bidsapp.outputs.layout import RUN_SUMMARY
 from bidsapp.outputs.writer import DerivativesWriter
 
 LOGGER = logging.getLogger(__name__)
@@ -55,11 +56,6 @@ class ParticipantJob:
     reports: bool = True
 
 
-def summary_path(writer: DerivativesWriter, run: Run) -> Path:
-    """Where a run's summary table goes: ``sub-X/func/<run>_desc-summary_qc.tsv``."""
-    return writer.participant_path({**run.entities, "desc": "summary"}, "qc", ".tsv")
-
-
 def participant_jobs(inventory: Inventory, config: Config) -> list[ParticipantJob]:
     """One job per selected participant."""
     return [ParticipantJob(participant, inventory.runs_of(participant), config.analysis, inventory.parcel_names,
@@ -68,7 +64,8 @@ def participant_jobs(inventory: Inventory, config: Config) -> list[ParticipantJo
 
 def planned_outputs(job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
     """Every file the participant level writes for ``job`` (data files; most have a JSON sidecar)."""
-    return [summary_path(writer, run) for run in job.runs] + _pipeline(job).planned_outputs(job, writer)
+    summaries = [writer.layout.participant_file(RUN_SUMMARY, run.entities) for run in job.runs]
+    return summaries + _pipeline(job).planned_outputs(job, writer)
 
 
 def _pipeline(job: ParticipantJob):
@@ -132,7 +129,7 @@ def n_workers(execution: Execution, runs: tuple[Run, ...], n_jobs: int) -> int:
 
 def process_run(run: Run, writer: DerivativesWriter) -> bool:
     """Summarise one run and write its outputs; False when they were already complete."""
-    path = summary_path(writer, run)
+    path = writer.layout.participant_file(RUN_SUMMARY, run.entities)
     parameters = {"bidsapp": __version__, "step": "summary", "fd_threshold_mm": FD_THRESHOLD_MM,
                   "inputs": [str(p) for p in run.files]}
     if writer.is_complete(path, parameters):

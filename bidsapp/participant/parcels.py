@@ -55,11 +55,6 @@ LOGGER = logging.getLogger(__name__)
 _KINDS = {label: kind for kind, label in STAT_LABELS.items()}
 
 
-def report_path(job, writer: DerivativesWriter) -> Path:
-    """The participant's HTML report: ``OUTPUT_DIR/sub-<label>.html``."""
-    return writer.output_dir / f"sub-{job.participant}.html"
-
-
 def planned_outputs(job, writer: DerivativesWriter) -> list[Path]:
     """Every file :func:`process_participant` writes for ``job`` (each table has a JSON sidecar)."""
     parcel_strategy(job.analysis.denoise_strategy)
@@ -67,7 +62,7 @@ def planned_outputs(job, writer: DerivativesWriter) -> list[Path]:
     paths = [output.path for plan in rest for output in plan.outputs.values()]
     for plan in tasks:
         paths += [output.path for name in plan.statmaps for output in (plan.statmaps[name], plan.averages[name])]
-    return paths + ([report_path(job, writer)] if job.reports else [])
+    return paths + ([writer.layout.participant_report(job.participant)] if job.reports else [])
 
 
 def process_participant(job, writer: DerivativesWriter) -> None:
@@ -94,7 +89,7 @@ def process_participant(job, writer: DerivativesWriter) -> None:
         wrote |= _rest(plan, job, writer, parcels, written)
     for plan in tasks:
         wrote |= _task(plan, job, writer, parcels, written)
-    report = report_path(job, writer)
+    report = writer.layout.participant_report(job.participant)
     if job.reports and (wrote or not report.is_file()):
         from bidsapp.reports.parcels import render_participant_report
 

@@ -30,6 +30,7 @@ from bidsapp.inputs.discovery import Run
 from bidsapp.inputs.hcp import BOLD_NAMES
 from bidsapp.steps.glm import DEFAULT_HIGH_PASS_HZ, check_events, expression_names, read_events
 from bidsapp.steps.task_models import check_user_contrasts, design_conditions, hcp_task_presets, task_contrasts
+from bidsapp.outputs.layout import CONTRAST_TABLE, RELMAT
 from bidsapp.outputs.writer import DerivativesWriter
 
 LOGGER = logging.getLogger(__name__)
@@ -123,8 +124,9 @@ def _missing_task_input(runs: list[Run]) -> Path | None:
 
 
 def _path(writer: DerivativesWriter, entities: dict[str, str], **more: str | None) -> Path:
-    suffix = "statmap" if "contrast" in more else "relmat"
-    return writer.participant_path({**entities, **ATLAS_ENTITIES, **more}, suffix, ".tsv")
+    """A parcel output: a contrast table when ``contrast`` is given, else a relationship matrix."""
+    spec = CONTRAST_TABLE if "contrast" in more else RELMAT
+    return writer.layout.participant_file(spec, {**entities, **ATLAS_ENTITIES, **more})
 
 
 def plan_rest(runs: list[Run], job, writer: DerivativesWriter) -> RestPlan:

@@ -11,6 +11,7 @@ from typing import Any
 from bidsapp.config import Analysis, Contrast
 from bidsapp.steps.connectivity import MAX_ABS_R
 from bidsapp.inputs.discovery import Run
+from bidsapp.outputs.sidecars import AtlasRecord, ContrastRecord
 from bidsapp.steps.glm import DEFAULT_HIGH_PASS_HZ
 from bidsapp.steps.parcel_glm import TaskFit, condition_weights
 
@@ -36,12 +37,10 @@ def _runs(runs: Sequence[Run], dummy: int) -> dict[str, Any]:
 def relmat(stat: str, desc: str | None, runs: Sequence[Run], dummy: int, analysis: Analysis,
            coordinates: list[list[float]] | None = None) -> dict[str, Any]:
     """Sidecar of a relationship matrix; ``coordinates`` (parcel centroids, mm) are recorded when known."""
-    atlas: dict[str, Any] = {"Name": "Glasser"}
-    if coordinates and desc != "networks":
-        atlas["NodeCoordinates"] = coordinates
+    atlas = AtlasRecord("Glasser", "fsLR", coordinates if coordinates and desc != "networks" else None)
     content: dict[str, Any] = {
         "Description": f"{_MEASURES[stat]} between Glasser parcels",
-        "Measure": _MEASURES[stat], "Atlas": atlas, "Space": "fsLR", "Layout": _LAYOUT,
+        "Measure": _MEASURES[stat], "Atlas": atlas.to_sidecar(), "Space": "fsLR", "Layout": _LAYOUT,
         "DenoisingStrategy": {**STRATEGY, "HighPassHz": analysis.high_pass_hz, "LowPassHz": analysis.low_pass_hz},
         **_runs(runs, dummy),
     }
@@ -62,9 +61,8 @@ def statmap(contrast: Contrast, plan, fit: TaskFit, dof: float, analysis: Analys
     """Sidecar of a contrast's GLM statistics table."""
     return {
         "Description": f"First-level GLM contrast {contrast.name} per Glasser parcel, runs combined by fixed effects",
-        "Contrast": {"Name": contrast.name, "Expression": contrast.expression,
-                     "Weights": condition_weights(contrast, plan.conditions)},
-        "Conditions": list(plan.conditions),
+        **ContrastRecord(contrast.name, contrast.expression, tuple(plan.conditions),
+                         condition_weights(contrast, plan.conditions)).to_sidecar(),
         "RunsCombined": fit.runs[contrast.name],
         "CombinationMethod": "fixed effects (sum of run contrasts scaled by 1/n_runs, as nilearn FirstLevelModel)",
         "DegreesOfFreedom": dof,
@@ -93,8 +91,8 @@ def selective_average(contrast: Contrast, plan) -> dict[str, Any]:
                         "to each condition's mean over its frames, frames floor(onset/TR) to "
                         "floor(onset/TR) + ceil(duration/TR) - 1 pooled over runs, each run with its parcel means "
                         "removed"),
-        "Contrast": {"Name": contrast.name, "Expression": contrast.expression,
-                     "Weights": condition_weights(contrast, plan.conditions)},
+        **ContrastRecord(contrast.name, contrast.expression,
+                         weights=condition_weights(contrast, plan.conditions)).to_sidecar(),
         "SkipFrames": 0,
         "EffectUnits": "data units (parcel mean removed)",
         "Runs": [run.name for run in plan.runs],
