@@ -38,7 +38,8 @@ def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter)
         if config.analysis_level == "participant":
             outputs += planned_outputs(job, writer)
     if config.analysis_level == "group":
-        outputs += list(group_outputs(writer).values())
+        fixed = group_outputs(writer)
+        outputs += [fixed.summary, fixed.report]
     lines.append(f"Outputs to write ({len(outputs)}, each with a JSON sidecar):")
     lines += [f"  {path}" for path in outputs]
     if config.analysis_level == "participant":

@@ -138,3 +138,36 @@ def test_group_model_errors(hcp_participant, tmp_path, capsys):
     model.write_text("columns: [intercept]\n")
     assert group(bids_dir, out, "--group-model", str(model)) == 2
     assert "'contrasts'" in error_lines(capsys.readouterr().err)[0]
+
+
+@pytest.fixture(scope="module")
+def fmriprep_single_conditions(fmriprep_templates, tmp_path_factory):
+    """Participant level on small fMRIPrep data with single-condition contrasts (lf, rf) of the motor task."""
+    bids = fmriprep_templates["21+"]
+    out = tmp_path_factory.mktemp("fmriprep_group") / "out"
+    assert main([str(bids), str(out), "participant", "--skip-bids-validation", "--task", "motor", "--contrast",
+                 "lf=lf", "rf=rf", "-w", str(out.parent / "work"), "--nprocs", "2"]) == 0
+    return bids, out
+
+
+def test_paired_on_fmriprep_single_condition_maps_matches_ttest_rel(fmriprep_single_conditions):
+    """The fMRIPrep pipeline's contrast sidecars name their conditions, so paired finds lf vs rf (voxels, parcels)."""
+    import nibabel as nib
+
+    bids, out = fmriprep_single_conditions
+    assert main([str(bids), str(out), "group", "--skip-bids-validation", "--task", "motor", "--group-test", "paired",
+                 "--correction", "fdr", "-w", str(out.parent / "work")]) == 0
+    t_maps = sorted((out / "group").glob("task-motor_*_stat-t_desc-lfMinusRf_statmap.nii.gz"))
+    assert len(t_maps) == 1 and "contrast-" not in t_maps[0].name
+    effects = {condition: np.stack([nib.load(path).get_fdata() for path in sorted(
+        out.glob(f"sub-*/func/*_contrast-{condition}_stat-effect_statmap.nii.gz"))]) for condition in ("lf", "rf")}
+    assert len(effects["lf"]) == len(effects["rf"]) == 3
+    both = np.concatenate([effects["lf"], effects["rf"]])
+    mask = np.isfinite(both).all(axis=0) & (both != 0).all(axis=0)
+    expected = stats.ttest_rel(effects["lf"][:, mask], effects["rf"][:, mask], axis=0)
+    assert nib.load(t_maps[0]).get_fdata()[mask] == pytest.approx(expected.statistic, rel=1e-4, abs=1e-4)
+    table = pd.read_csv(next((out / "group").glob("task-motor_*_seg-*_desc-lfMinusRf_statmap.tsv")), sep="\t")
+    lf = participant_values(out, "*_seg-*_contrast-lf_statmap.tsv", "effect")
+    rf = participant_values(out, "*_seg-*_contrast-rf_statmap.tsv", "effect")
+    expected = stats.ttest_rel(lf.to_numpy(), rf.to_numpy(), axis=1)
+    assert table["t"].to_numpy() == pytest.approx(expected.statistic, rel=1e-8, nan_ok=True)

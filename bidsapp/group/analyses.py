@@ -19,17 +19,20 @@ import pandas as pd
 
 from bidsapp import __version__
 from bidsapp.errors import UsageError
-from bidsapp.group.inputs import GroupInput
 from bidsapp.group.inference import ContrastInference, infer, summary
-from bidsapp.outputs.relmat import read_relmat
+from bidsapp.group.inputs import GroupInput
+from bidsapp.group.results import AnalysisInputs, FeatureContrast, FeatureValues, GroupResult, VoxelContrast
 from bidsapp.group.tables import statmap_tables
+from bidsapp.outputs.layout import GROUP_FEATURES, GROUP_MAP, GROUP_MASK, GROUP_TABLES, group_desc
+from bidsapp.outputs.relmat import read_relmat
+from bidsapp.outputs.sidecars import AtlasRecord, read_sidecar
 from bidsapp.outputs.writer import DerivativesWriter
 
 LOGGER = logging.getLogger(__name__)
-_SUFFIX = {"parcels": "statmap", "edges": "edges", "networks": "networks"}
 
 
-def voxel_analysis(group_input: GroupInput, files: list[Path], writer: DerivativesWriter, context: dict) -> dict:
+def voxel_analysis(group_input: GroupInput, files: list[Path], writer: DerivativesWriter,
+                   context: AnalysisInputs) -> GroupResult:
     """Test voxel-wise contrast maps; write maps, masks and tables; return the report's summary."""
     reference = nib.load(files[0])
     stack = np.empty((len(files), *reference.shape[:3]), dtype=np.float32)
@@ -40,62 +43,61 @@ def voxel_analysis(group_input: GroupInput, files: list[Path], writer: Derivativ
                              f"{reference.shape[:3]}; re-run the participant level with the same --space")
         stack[index] = np.asarray(img.dataobj, dtype=np.float32).reshape(reference.shape[:3])
     mask = np.isfinite(stack).all(axis=0) & (stack != 0).all(axis=0)
-    settings = context["settings"]
-    inferences = infer(stack[:, mask], context["design"], settings, mask=mask)
+    settings = context.settings
+    inferences = infer(stack[:, mask], context.design, settings, mask=mask)
 
     def image(values: np.ndarray) -> nib.Nifti1Image:
         volume = np.zeros(mask.shape, np.float32)
         volume[mask] = np.nan_to_num(values, nan=0.0)
         return nib.Nifti1Image(volume, reference.affine)
 
-    contrasts = []
+    layout, own_desc = writer.layout, group_input.entities.get("desc")
+    contrasts: list[VoxelContrast | FeatureContrast] = []
     for inference in inferences:
         sidecar, parameters = _sidecar(group_input, inference, context)
-        base = {**group_input.entities, "desc": _desc(group_input, inference.name)}
+        base = {**group_input.entities, "desc": group_desc(own_desc, inference.name)}
         result = inference.result
         maps = {result.stat_type: result.stat, "z": result.z, "p": result.p}
         if result.stat_type == "t":
             maps["effect"] = result.effect
         if inference.tfce is not None:
             maps["tfce"] = inference.tfce
-        paths = {stat: writer.write_image(writer.group_path({**base, "stat": stat}, "statmap", ".nii.gz"),
-                                          image(values), sidecar, parameters=parameters,
-                                          sources=context["sources"]) for stat, values in maps.items()}
+        paths = {stat: writer.write_image(layout.group_file(GROUP_MAP, {**base, "stat": stat}), image(values),
+                                          sidecar, parameters=parameters, sources=context.sources)
+                 for stat, values in maps.items()}
         tables = {}
         for correction in inference.corrections:
-            corrected = {**group_input.entities, "desc": _desc(group_input, inference.name, correction.name)}
+            corrected = {**group_input.entities, "desc": group_desc(own_desc, inference.name, correction.name)}
             details = {**sidecar, "Correction": correction.name, "Threshold": correction.threshold}
             surviving_z = np.where(correction.survives, result.z, 0.0)
             paths[correction.name] = writer.write_image(
-                writer.group_path({**corrected, "stat": "z"}, "statmap", ".nii.gz"), image(surviving_z), details,
-                parameters=parameters, sources=context["sources"])
-            writer.write_image(writer.group_path(corrected, "mask", ".nii.gz"),
-                               image(correction.survives.astype(np.float32)), details,
-                               parameters=parameters, sources=context["sources"])
+                layout.group_file(GROUP_MAP, {**corrected, "stat": "z"}), image(surviving_z), details,
+                parameters=parameters, sources=context.sources)
+            writer.write_image(layout.group_file(GROUP_MASK, corrected), image(correction.survives.astype(np.float32)),
+                               details, parameters=parameters, sources=context.sources)
             if correction.p is not None:
-                writer.write_image(writer.group_path({**corrected, "stat": "p"}, "statmap", ".nii.gz"),
-                                   image(correction.p), details, parameters=parameters,
-                                   sources=context["sources"])
+                writer.write_image(layout.group_file(GROUP_MAP, {**corrected, "stat": "p"}), image(correction.p),
+                                   details, parameters=parameters, sources=context.sources)
             if correction.survives.any():
                 threshold = float(np.min(np.abs(result.z[correction.survives]))) - 1e-6
                 clusters, peaks = statmap_tables(image(surviving_z), voxel_thresh=threshold,
                                                  cluster_extent=settings.cluster_extent)
-                for suffix, table in (("clusters", clusters), ("peaks", peaks)):
-                    writer.write_table(writer.group_path(corrected, suffix, ".tsv"), table, details,
-                                       parameters=parameters, sources=context["sources"])
+                for kind, table in (("clusters", clusters), ("peaks", peaks)):
+                    writer.write_table(layout.group_file(GROUP_TABLES[kind], corrected), table, details,
+                                       parameters=parameters, sources=context.sources)
                 tables[correction.name] = clusters
-        contrasts.append({"name": inference.name, "stat_type": result.stat_type, "df": result.df,
-                          "surviving": summary(inference), "paths": paths, "clusters": tables})
-    return {"kind": "voxels", "name": group_input.name, "n": len(files), "design": context["design"],
-            "left_out": context["left_out"], "contrasts": contrasts}
+        contrasts.append(VoxelContrast(inference.name, result.stat_type, tuple(result.df), summary(inference),
+                                       paths, tables))
+    return GroupResult("voxels", group_input.name, len(files), context.design, context.left_out, tuple(contrasts))
 
 
-def feature_analysis(group_input: GroupInput, files: list[Path], writer: DerivativesWriter, context: dict) -> dict:
+def feature_analysis(group_input: GroupInput, files: list[Path], writer: DerivativesWriter,
+                     context: AnalysisInputs) -> GroupResult:
     """Test parcel, edge or network values; write one table per group contrast; return the report's summary."""
     labels, rows = _features(group_input.kind, files)
     data = np.vstack(rows)
-    inferences = infer(data, context["design"], context["settings"])
-    contrasts = []
+    inferences = infer(data, context.design, context.settings)
+    contrasts: list[VoxelContrast | FeatureContrast] = []
     for inference in inferences:
         sidecar, parameters = _sidecar(group_input, inference, context)
         result = inference.result
@@ -109,27 +111,23 @@ def feature_analysis(group_input: GroupInput, files: list[Path], writer: Derivat
             if correction.p is not None:
                 table[f"p_{correction.name}"] = correction.p
             table[f"survives_{correction.name}"] = correction.survives
-        entities = {**group_input.entities, "desc": _desc(group_input, inference.name)}
-        path = writer.write_table(writer.group_path(entities, _SUFFIX[group_input.kind], ".tsv"), table, sidecar,
-                                  parameters=parameters, sources=context["sources"])
-        contrasts.append({"name": inference.name, "stat_type": result.stat_type, "df": result.df,
-                          "surviving": summary(inference), "table": table, "path": path})
-    return {"kind": group_input.kind, "name": group_input.name, "n": len(files), "design": context["design"],
-            "left_out": context["left_out"], "contrasts": contrasts, "mean": np.nanmean(data, axis=0),
-            "labels": labels, "data": data, "groups": context.get("groups"), "coordinates": _coordinates(files[0])}
+        entities = {**group_input.entities, "desc": group_desc(group_input.entities.get("desc"), inference.name)}
+        path = writer.write_table(writer.layout.group_file(GROUP_FEATURES[group_input.kind], entities), table,
+                                  sidecar, parameters=parameters, sources=context.sources)
+        contrasts.append(FeatureContrast(inference.name, result.stat_type, tuple(result.df), summary(inference),
+                                         table, path))
+    features = FeatureValues(labels, data, np.nanmean(data, axis=0), context.groups, _coordinates(files[0]))
+    return GroupResult(group_input.kind, group_input.name, len(files), context.design, context.left_out,
+                       tuple(contrasts), features)
 
 
 def _coordinates(path: Path) -> np.ndarray | None:
     """Parcel centroids (mm) recorded in a participant-level sidecar's ``Atlas.NodeCoordinates``, if any."""
-    import json
-
-    sidecar = path.with_name(path.name.split(".")[0] + ".json")
-    try:
-        atlas = json.loads(sidecar.read_text()).get("Atlas")
-    except (OSError, ValueError):
+    metadata = read_sidecar(path)
+    atlas = AtlasRecord.from_sidecar(metadata) if metadata is not None else None
+    if atlas is None or atlas.node_coordinates is None:
         return None
-    coordinates = atlas.get("NodeCoordinates") if isinstance(atlas, dict) else None
-    return np.asarray(coordinates, dtype=float) if coordinates else None
+    return np.asarray(atlas.node_coordinates, dtype=float)
 
 
 def _features(kind: str, files: list[Path]) -> tuple[pd.DataFrame, list[np.ndarray]]:
@@ -159,16 +157,9 @@ def _features(kind: str, files: list[Path]) -> tuple[pd.DataFrame, list[np.ndarr
     return labels, rows
 
 
-def _desc(group_input: GroupInput, contrast: str, correction: str = "") -> str:
-    """The output ``desc``: the input's own ``desc`` (if any), the group contrast, the correction."""
-    prefix = group_input.entities.get("desc", "")
-    name = f"{prefix}{contrast[0].upper()}{contrast[1:]}" if prefix else contrast
-    return f"{name}{correction.capitalize()}"
-
-
-def _sidecar(group_input: GroupInput, inference: ContrastInference, context: dict) -> tuple[dict, dict]:
+def _sidecar(group_input: GroupInput, inference: ContrastInference, context: AnalysisInputs) -> tuple[dict, dict]:
     """What every group output records (test, contrast, participants) and its parameters (settings)."""
-    design, settings = context["design"], context["settings"]
+    design, settings = context.design, context.settings
     contrast = np.asarray(design.contrasts[inference.name])
     permutation = inference.permutation.metadata() if inference.permutation is not None else None
     parameters = {"bidsapp": __version__, "test": design.test, "group_column": settings.group_column,
@@ -180,6 +171,6 @@ def _sidecar(group_input: GroupInput, inference: ContrastInference, context: dic
                   "n_perm": settings.n_perm, "random_seed": settings.random_seed}
     sidecar = {"Description": f"Group {design.test} test, contrast {inference.name}, of {group_input.name}",
                "Statistic": inference.result.stat_type, "DegreesOfFreedom": list(inference.result.df),
-               "Alternative": inference.result.alternative, "Participants": len(context["sources"]),
-               "LeftOut": context["left_out"], "Permutation": permutation}
+               "Alternative": inference.result.alternative, "Participants": len(context.sources),
+               "LeftOut": list(context.left_out), "Permutation": permutation}
     return sidecar, parameters

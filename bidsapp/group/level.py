@@ -11,6 +11,7 @@ participant-level outputs are missing are listed and left out, never silently.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,9 +20,10 @@ from bidsapp import __version__
 from bidsapp.config import Config, Selection
 from bidsapp.inputs.discovery import Inventory
 from bidsapp.errors import NoDataError, UsageError
-from bidsapp.group.inputs import GroupInput, find_group_inputs, within_participant_inputs
 from bidsapp.group.analyses import feature_analysis, voxel_analysis
-from bidsapp.participant.level import summary_path
+from bidsapp.group.inputs import GroupInput, find_group_inputs, within_participant_inputs
+from bidsapp.group.results import AnalysisInputs, GroupResult
+from bidsapp.outputs.layout import GROUP_REPORT, RUN_SUMMARY
 from bidsapp.progress import progress
 from bidsapp.reports.group import render_group_report
 from bidsapp.stats.design import group_design
@@ -31,10 +33,17 @@ from bidsapp.outputs.writer import DerivativesWriter
 LOGGER = logging.getLogger(__name__)
 
 
-def group_outputs(writer: DerivativesWriter) -> dict[str, Path]:
-    """The group level's fixed output files by role (per-analysis outputs are listed in the report)."""
-    return {"summary": writer.group_path({"desc": "summary"}, "qc", ".tsv"),
-            "report": writer.group_path({"desc": "summary"}, "report", ".html")}
+@dataclass(frozen=True)
+class GroupOutputs:
+    """The group level's fixed output files (per-analysis outputs are listed in the report)."""
+
+    summary: Path
+    report: Path
+
+
+def group_outputs(writer: DerivativesWriter) -> GroupOutputs:
+    """Where the group summary table and the group report go."""
+    return GroupOutputs(writer.layout.group_file(RUN_SUMMARY, {}), writer.layout.group_file(GROUP_REPORT, {}))
 
 
 def run_group_level(inventory: Inventory, writer: DerivativesWriter, config: Config) -> Path:
@@ -53,22 +62,23 @@ def run_group_level(inventory: Inventory, writer: DerivativesWriter, config: Con
                     for group_input in progress(inputs, "analyses")]
     outputs = group_outputs(writer)
     parameters = {"bidsapp": __version__, "runs": sorted(table["run"]), "left_out": [str(p) for p in missing]}
-    writer.write_table(outputs["summary"], table, {"Description": "One row per run: participant-level summaries "
+    writer.write_table(outputs.summary, table, {"Description": "One row per run: participant-level summaries "
                                                    "joined with participants.tsv."},
                        parameters=parameters, sources=[str(path) for path in found])
     if config.execution.reports:
         html = render_group_report(table, inventory=inventory, missing=missing, version=__version__,
                                    analyses=analyses, settings=config.group)
-        writer.write_text(outputs["report"], html, {"Description": "Group-level HTML report."},
+        writer.write_text(outputs.report, html, {"Description": "Group-level HTML report."},
                           parameters={**parameters, "group": {**config.group.__dict__, "model": (
                               dict(config.group.model) if config.group.model else None)}},
-                          sources=[str(outputs["summary"])])
+                          sources=[str(outputs.summary)])
     LOGGER.info("Group level done: %d analyses of %d participants", len(analyses),
                 table["participant_id"].nunique())
-    return outputs["report"] if config.execution.reports else outputs["summary"]
+    return outputs.report if config.execution.reports else outputs.summary
 
 
-def analyse(group_input: GroupInput, participants: pd.DataFrame, writer: DerivativesWriter, config: Config) -> dict:
+def analyse(group_input: GroupInput, participants: pd.DataFrame, writer: DerivativesWriter,
+            config: Config) -> GroupResult:
     """Fit and test one analysis; write its outputs; return what the report shows of it."""
     settings = config.group
     left_out = sorted(set(participants["participant_id"].str.removeprefix("sub-")) - set(group_input.files))
@@ -83,8 +93,8 @@ def analyse(group_input: GroupInput, participants: pd.DataFrame, writer: Derivat
                               covariates=settings.covariates)
     files = [group_input.files[label.removeprefix("sub-")] for label in rows["participant_id"]]
     groups = rows[settings.group_column].astype(str).tolist() if settings.group_column else None
-    context = {"design": design, "sources": [str(f) for f in files], "left_out": left_out, "settings": settings,
-               "groups": groups}
+    context = AnalysisInputs(design, tuple(str(f) for f in files), tuple(left_out), settings,
+                             None if groups is None else tuple(groups))
     LOGGER.info("%s: %s test over %d participants", group_input.name, settings.test, len(files))
     if group_input.kind == "voxels":
         return voxel_analysis(group_input, files, writer, context)
@@ -92,7 +102,7 @@ def analyse(group_input: GroupInput, participants: pd.DataFrame, writer: Derivat
 
 
 def analyse_within(shared: GroupInput, conditions: dict[str, GroupInput], participants: pd.DataFrame,
-                   writer: DerivativesWriter, config: Config) -> dict:
+                   writer: DerivativesWriter, config: Config) -> GroupResult:
     """Fit and test a within-participant design whose conditions are separate participant-level analyses."""
     settings = config.group
     if settings.test == "paired" and len(conditions) != 2:
@@ -110,8 +120,8 @@ def analyse_within(shared: GroupInput, conditions: dict[str, GroupInput], partic
     files = [conditions[row.condition].files[row.participant_id.removeprefix("sub-")]
              for row in rows.itertuples()]
     design = group_design(rows, settings.test, covariates=settings.covariates)
-    context = {"design": design, "sources": [str(f) for f in files], "left_out": left_out, "settings": settings,
-               "groups": rows["condition"].astype(str).tolist()}
+    context = AnalysisInputs(design, tuple(str(f) for f in files), tuple(left_out), settings,
+                             tuple(rows["condition"].astype(str)))
     LOGGER.info("%s: %s over %d participants x %d conditions (%s)", shared.name, settings.test, len(labels),
                 len(conditions), ", ".join(conditions))
     group_input = GroupInput(shared.kind, shared.entities, dict(zip(map(str, range(len(files))), files)))
@@ -133,7 +143,7 @@ def _run_summaries(inventory: Inventory, writer: DerivativesWriter, participants
     """Every run's participant-level summary joined with ``participants``; the files read and the missing ones."""
     summaries, found, missing = [], [], []
     for run in inventory.runs:
-        path = summary_path(writer, run)
+        path = writer.layout.participant_file(RUN_SUMMARY, run.entities)
         if not path.is_file():
             missing.append(path)
             continue

@@ -246,7 +246,7 @@ class DerivativesWriter:
         Parameters
         ----------
         path : str or Path
-            Final path inside OUTPUT_DIR, e.g. from :meth:`participant_path`.
+            Final path inside OUTPUT_DIR, e.g. from :class:`bidsapp.outputs.layout.OutputLayout`.
         table : pandas.DataFrame
             Written without its index.
         sidecar, parameters, sources

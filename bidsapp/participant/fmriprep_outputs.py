@@ -30,6 +30,7 @@ from bidsapp.outputs.layout import (
     PARCEL_TIMESERIES,
     RELMAT,
     SEED_MAP,
+    entities_label,
 )
 from bidsapp.outputs.relmat import relmat_text
 from bidsapp.outputs.sidecars import AtlasRecord, ContrastRecord
@@ -282,8 +283,8 @@ def write_task(context: Context, group) -> None:
             table[stat] = np.nan
             table.loc[valid, stat] = getattr(parcel_maps, stat)
         path = paths[f"{contrast.name}:parcels"]
-        _write(context, "table", path, table, {**sidecar, "DegreesOfFreedom": parcel_maps.dof,
-                                               "Columns": GLM_STATS, "Atlas": atlas_record(atlas).to_sidecar()}, parameters[path],
+        _write(context, "table", path, table, {**sidecar, "DegreesOfFreedom": parcel_maps.dof, "Columns": GLM_STATS,
+                                               "Atlas": atlas_record(atlas).to_sidecar()}, parameters[path],
                sources + [str(p) for p in atlas.files])
 
 
@@ -309,7 +310,7 @@ def write_report(context: Context, participant: str, prepared, groups) -> None:
     tasks = []
     for group in groups:
         paths = task_paths(context.writer, group.entities, group.runs[0].space, context.atlas, group.contrasts)
-        name = "_".join(f"{k}-{v}" for k, v in group.entities.items() if v is not None)
+        name = entities_label(group.entities)
         tasks.append(reports.TaskSection(name, {item.run.name: item.design for item in group.runs},
                                          {c.name: paths[f"{c.name}:z"] for c in group.contrasts},
                                          backgrounds[id(group.runs[0])]))

@@ -9,13 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bidsapp.config import GroupAnalysis
+from bidsapp.group.results import FeatureValues, GroupResult, VoxelContrast
 from bidsapp.inputs.runs import Inventory
 from bidsapp.reports.html import figure, list_html, page, table_html
+from bidsapp.stats.design import GroupDesign
 
 _TOP = 10
 
 
-def design_figure(design) -> str:
+def design_figure(design: GroupDesign) -> str:
     """The design matrix (rows: participants' maps) and contrast weights as images."""
     import matplotlib
 
@@ -37,41 +40,42 @@ def design_figure(design) -> str:
     return figure(fig, "design matrix and contrasts")
 
 
-def analysis_section(analysis: dict) -> tuple[str, str]:
+def analysis_section(analysis: GroupResult) -> tuple[str, str]:
     """(heading, HTML) of one group analysis."""
-    parts = [f"<p>{analysis['n']} participants.</p>"]
-    if analysis["left_out"]:
+    parts = [f"<p>{analysis.n} participants.</p>"]
+    if analysis.left_out:
         parts.append("<p class='warn'>Left out (participant-level output missing): "
-                     + html.escape(", ".join(f"sub-{label}" for label in analysis["left_out"])) + "</p>")
-    for contrast in analysis["contrasts"]:
-        surviving = ", ".join(f"{name}: {count}" for name, count in contrast["surviving"].items()) or "none requested"
-        df = "/".join(str(d) for d in contrast["df"])
-        parts.append(f"<h3>{html.escape(contrast['name'])} ({contrast['stat_type']}, df {df})</h3>"
+                     + html.escape(", ".join(f"sub-{label}" for label in analysis.left_out)) + "</p>")
+    for contrast in analysis.contrasts:
+        surviving = ", ".join(f"{name}: {count}" for name, count in contrast.surviving.items()) or "none requested"
+        df = "/".join(str(d) for d in contrast.df)
+        parts.append(f"<h3>{html.escape(contrast.name)} ({contrast.stat_type}, df {df})</h3>"
                      f"<p>Surviving at alpha, per correction: {html.escape(surviving)}</p>")
-        if analysis["kind"] == "voxels":
+        if isinstance(contrast, VoxelContrast):
             parts.append(_glass_brains(contrast))
-            for name, clusters in contrast["clusters"].items():
+            for name, clusters in contrast.clusters.items():
                 parts.append(f"<p>Clusters, {html.escape(name)}:</p>" + table_html(clusters.head(_TOP)))
         else:
-            table = contrast["table"]
+            table = contrast.table
             order = table["z"].abs().sort_values(ascending=False, na_position="last").index[:_TOP]
             parts.append(f"<p>Strongest {_TOP} of {len(table)}:</p>" + table_html(table.loc[order]))
-            if analysis["kind"] == "parcels" and {"network", "hemisphere"} <= set(table.columns):
-                parts.append(_network_bars(table, contrast["name"]))
-    if analysis["kind"] in ("edges", "networks"):
-        parts.append(_mean_matrix(analysis))
-    if analysis["kind"] == "edges" and analysis["coordinates"] is not None:
-        parts.append(_connectome(analysis))
-    if analysis["kind"] == "networks" and analysis["groups"]:
-        parts.append(_network_comparison(analysis))
-    return analysis["name"], "".join(parts)
+            if analysis.kind == "parcels" and {"network", "hemisphere"} <= set(table.columns):
+                parts.append(_network_bars(table, contrast.name))
+    features = analysis.features
+    if features is not None and analysis.kind in ("edges", "networks"):
+        parts.append(_mean_matrix(features))
+    if features is not None and analysis.kind == "edges" and features.coordinates is not None:
+        parts.append(_connectome(features))
+    if features is not None and analysis.kind == "networks" and features.groups:
+        parts.append(_network_comparison(features))
+    return analysis.name, "".join(parts)
 
 
-def _network_comparison(analysis: dict) -> str:
+def _network_comparison(features: FeatureValues) -> str:
     """Within-network connectivity of each participant (or condition), one panel per network, by group."""
     import matplotlib.pyplot as plt
 
-    labels, data, groups = analysis["labels"], analysis["data"], np.asarray(analysis["groups"])
+    labels, data, groups = features.labels, features.data, np.asarray(features.groups)
     within = np.flatnonzero((labels["node_a"] == labels["node_b"]).to_numpy())
     levels = sorted(set(groups))
     fig, axes = plt.subplots(1, len(within), figsize=(2.2 * len(within) + 1, 3), squeeze=False, sharey=True)
@@ -87,15 +91,15 @@ def _network_comparison(analysis: dict) -> str:
     return figure(fig, "within-network connectivity by group")
 
 
-def _glass_brains(contrast: dict) -> str:
+def _glass_brains(contrast: VoxelContrast) -> str:
     from nilearn import plotting
 
     figures = []
-    for label, key in (("unthresholded z", "z"), *((f"z surviving {name}", name) for name in contrast["surviving"])):
-        if key not in contrast["paths"]:
+    for label, key in (("unthresholded z", "z"), *((f"z surviving {name}", name) for name in contrast.surviving)):
+        if key not in contrast.maps:
             continue
-        display = plotting.plot_glass_brain(str(contrast["paths"][key]), colorbar=True, plot_abs=False,
-                                            title=f"{contrast['name']}: {label}")
+        display = plotting.plot_glass_brain(str(contrast.maps[key]), colorbar=True, plot_abs=False,
+                                            title=f"{contrast.name}: {label}")
         figures.append(figure(display.frame_axes.figure, label))
     return "".join(figures)
 
@@ -112,23 +116,23 @@ def _network_bars(table: pd.DataFrame, name: str) -> str:
     return figure(fig, "network by hemisphere bars")
 
 
-def _square(analysis: dict) -> tuple[list[str], np.ndarray]:
+def _square(features: FeatureValues) -> tuple[list[str], np.ndarray]:
     """The group-mean values as a symmetric node x node matrix (node order of first appearance)."""
-    labels = analysis["labels"]
+    labels = features.labels
     nodes = list(dict.fromkeys([*labels["node_a"], *labels["node_b"]]))
     index = {node: i for i, node in enumerate(nodes)}
     matrix = np.full((len(nodes), len(nodes)), np.nan)
-    for (a, b), value in zip(labels[["node_a", "node_b"]].itertuples(index=False), analysis["mean"]):
+    for (a, b), value in zip(labels[["node_a", "node_b"]].itertuples(index=False), features.mean):
         matrix[index[a], index[b]] = matrix[index[b], index[a]] = value
     return nodes, matrix
 
 
-def _connectome(analysis: dict) -> str:
+def _connectome(features: FeatureValues) -> str:
     """The strongest group-mean edges (at most 100) on a glass brain, at the parcel centroids."""
     from nilearn import plotting
 
-    nodes, matrix = _square(analysis)
-    coordinates = analysis["coordinates"]
+    nodes, matrix = _square(features)
+    coordinates = features.coordinates
     if len(coordinates) != len(nodes):
         return ""
     keep = np.isfinite(coordinates).all(axis=1)
@@ -141,10 +145,10 @@ def _connectome(analysis: dict) -> str:
     return figure(display.frame_axes.figure, "connectome of the strongest edges")
 
 
-def _mean_matrix(analysis: dict) -> str:
+def _mean_matrix(features: FeatureValues) -> str:
     import matplotlib.pyplot as plt
 
-    nodes, matrix = _square(analysis)
+    nodes, matrix = _square(features)
     fig, axis = plt.subplots(figsize=(5, 4.5))
     limit = np.nanmax(np.abs(matrix)) if np.isfinite(matrix).any() else 1
     image = axis.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
@@ -157,7 +161,7 @@ def _mean_matrix(analysis: dict) -> str:
 
 
 def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: list[Path], version: str,
-                        analyses: Sequence[dict] = (), settings=None) -> str:
+                        analyses: Sequence[GroupResult] = (), settings: GroupAnalysis | None = None) -> str:
     """The group report: inputs, each group analysis (design, maps, tables, figures), per-run summaries."""
     participants = table["participant_id"].nunique()
     sections = [("Inputs", list_html(str(root) for root in inventory.roots))]
@@ -169,7 +173,7 @@ def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: l
         sections.append(("Group model", f"<p>{html.escape(test)}; corrections "
                          f"{html.escape(', '.join(settings.corrections))} at alpha {settings.alpha}"
                          f"{permutations}{clusters}.</p>"
-                         + (design_figure(analyses[0]["design"]) if analyses else "<p>No group analyses: "
+                         + (design_figure(analyses[0].design) if analyses else "<p>No group analyses: "
                             "the participant level wrote no contrasts or connectivity.</p>")))
     sections += [analysis_section(analysis) for analysis in analyses]
     if missing:
