@@ -28,7 +28,7 @@ ENTITY_ORDER = (
 )
 """Order of BIDS entities in output file names (``desc`` always last)."""
 
-Entities = Mapping[str, "str | int | None"]
+Entities = Mapping[str, str | int | None]
 """Entity values by entity name; ``None`` values are left out of names."""
 GroupKind = Literal["voxels", "parcels", "edges", "networks"]
 """The kinds of participant-level results the group level analyses."""
