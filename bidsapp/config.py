@@ -288,7 +288,8 @@ def build_config(values: Mapping[str, Any], command: Iterable[str]) -> Config:
         problems.append(MissingInputError(f"BIDS_DIR {bids_dir}: no such directory; give the dataset's path"))
     output_dir = Path(values["output_dir"]).expanduser().absolute()
     if output_dir == bids_dir:
-        problems.append(UsageError(f"OUTPUT_DIR {output_dir} is BIDS_DIR: write outputs to another directory, e.g. BIDS_DIR/derivatives/bidsapp"))
+        problems.append(UsageError(f"OUTPUT_DIR {output_dir} is BIDS_DIR: write outputs to another directory, "
+                                   "e.g. BIDS_DIR/derivatives/bidsapp"))
     level = values["analysis_level"]
     if level not in ANALYSIS_LEVELS:
         problems.append(UnknownLevelError(f"analysis level {level!r} is unknown: use 'participant' or 'group'"))

@@ -103,7 +103,7 @@ def _write_regions(hcp_dir: Path, table: pd.DataFrame) -> None:
     """``regions.npy``: (360, 3) strings name, network, myelin."""
     hcp_dir.mkdir(parents=True, exist_ok=True)
     regions = np.array(
-        [[n, w, f"{m:g}"] for n, w, m in zip(table["name"], table["network"], table["myelin"])]
+        [[n, w, f"{m:g}"] for n, w, m in zip(table["name"], table["network"], table["myelin"], strict=True)]
     )
     np.save(hcp_dir / "regions.npy", regions)
 
@@ -313,7 +313,7 @@ def write_hcp_datasets(
             table[["index", "name", "hemisphere", "network"]],
         )
     names = table["name"].tolist()
-    for i, (sid, group) in enumerate(zip(ids, _groups(len(ids)))):
+    for i, (sid, group) in enumerate(zip(ids, _groups(len(ids)), strict=True)):
         runs = simulate_hcp_subject(table, i, seed=seed, rest_frames=rest_frames, tasks=tasks, group=group)
         if course is not None:
             _write_course_subject(course, sid, runs)

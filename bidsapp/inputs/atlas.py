@@ -145,7 +145,7 @@ class ParcelMap:
         """Per parcel: name, voxels on the grid and in the mask, coverage, and whether it has data."""
         return [{"name": name, "voxels": int(n), "voxels_in_mask": int(m), "coverage": round(float(c), 4),
                  "used": bool(v)} for name, n, m, c, v in
-                zip(self.names, self.n_grid, self.n_mask, self.coverage, self.valid)]
+                zip(self.names, self.n_grid, self.n_mask, self.coverage, self.valid, strict=True)]
 
 
 def packaged_atlases() -> dict[str, dict]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bidsapp.config import Config, Selection
+from bidsapp.errors import InvalidDatasetError, NoDataError, raise_collected
 from bidsapp.inputs.fmriprep import find_derivatives, read_fmriprep_runs
 from bidsapp.inputs.hcp import (
     is_bids_parcellated,
@@ -21,7 +22,6 @@ from bidsapp.inputs.hcp import (
     read_course_runs,
 )
 from bidsapp.inputs.runs import Inventory, Run, RunProblem, run_name
-from bidsapp.errors import InvalidDatasetError, NoDataError, raise_collected
 
 __all__ = ["Inventory", "Run", "RunProblem", "detect_input_type", "discover", "run_name"]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bidsapp.inputs.runs import RUN_ENTITIES, Run, RunProblem, parse_entities, run_name
 from bidsapp.errors import InvalidDatasetError
+from bidsapp.inputs.runs import RUN_ENTITIES, Run, RunProblem, parse_entities, run_name
 
 #: HCP repetition time in seconds, for runs without a sidecar saying otherwise.
 HCP_REPETITION_TIME = 0.72

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bidsapp.inputs.discovery import Run
 from bidsapp.errors import MissingInputError
+from bidsapp.inputs.discovery import Run
 
 
 def read_confounds(run: Run) -> pd.DataFrame:

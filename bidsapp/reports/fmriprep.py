@@ -207,7 +207,7 @@ def maps_html(maps: list, background, label: str) -> str:
     limit = max(float(np.abs(v).max(initial=0.0)) for v in values) or 1.0
     rgba = np.concatenate([_ortho(stat, under, grey, _centre(stat, img.affine, coordinates), threshold, limit,
                                   coordinates is not None)
-                           for stat, img, (_, _, threshold, coordinates) in zip(values, images, maps)])
+                           for stat, img, (_, _, threshold, coordinates) in zip(values, images, maps, strict=True)])
     height = MAP_ROW_HEIGHT * len(maps)
     width = height * rgba.shape[1] / rgba.shape[0]
     titles = "".join(f"<div style='flex:1'>{html.escape(title)}</div>" for _, title, _, _ in maps)

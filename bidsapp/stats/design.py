@@ -157,7 +157,7 @@ def _within(table: pd.DataFrame, test: GroupTest, subject_column: str, condition
         raise UsageError(f"--group-test {test} needs at least two conditions per participant; "
                          f"found one ({conditions[0]})")
     labels = table[condition_column].map(_level_label)
-    pairs = pd.Series(list(zip(table[subject_column], labels)))
+    pairs = pd.Series(list(zip(table[subject_column], labels, strict=True)))
     if pairs.duplicated().any():
         raise UsageError(f"participant {pairs[pairs.duplicated()].iloc[0][0]} has several maps for condition "
                          f"{pairs[pairs.duplicated()].iloc[0][1]!r}: give one map per condition")

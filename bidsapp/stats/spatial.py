@@ -57,6 +57,7 @@ class VoxelGraph:
 
     @property
     def n_voxels(self) -> int:
+        """Number of voxels in the mask."""
         return self.neighbours.shape[0]
 
 
