@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bidsapp import __version__
-from bidsapp.config import DEFAULT_SPACE, INPUT_TYPES, build_config, load_config_file
+from bidsapp.config import build_config
 from bidsapp.errors import BidsAppError, UsageError
+from bidsapp.options import DEFAULT_SPACE, INPUT_TYPES, load_config_file
 
 LOGGER = logging.getLogger("bidsapp")
 
