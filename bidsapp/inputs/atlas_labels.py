@@ -49,7 +49,7 @@ class Atlas:
     path: Path
     affine: np.ndarray
     shape: tuple[int, ...]
-    names: dict[int, str]
+    names: dict[float, str]
 
     @property
     def probabilistic(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from bidsapp.config import Config, Selection
 from bidsapp.errors import InvalidDatasetError, NoDataError, raise_collected
@@ -28,7 +29,7 @@ __all__ = ["Inventory", "Run", "RunProblem", "detect_input_type", "discover", "r
 LOGGER = logging.getLogger(__name__)
 
 
-def detect_input_type(bids_dir: Path) -> str:
+def detect_input_type(bids_dir: Path) -> Literal["fmriprep", "hcp"]:
     """``"hcp"`` for HCP-style parcellated data, ``"fmriprep"`` for a BIDS dataset."""
     if is_course_layout(bids_dir) or is_bids_parcellated(bids_dir):
         return "hcp"
