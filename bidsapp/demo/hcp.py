@@ -96,7 +96,8 @@ def write_hcp_course_dataset(
     Path
         ``hcp_dir``.
     """
-    return write_hcp_datasets(hcp_dir, None, subjects=subjects, seed=seed, rest_frames=rest_frames, tasks=tasks)[0]
+    write_hcp_datasets(hcp_dir, None, subjects=subjects, seed=seed, rest_frames=rest_frames, tasks=tasks)
+    return Path(hcp_dir)
 
 
 def _write_regions(hcp_dir: Path, table: pd.DataFrame) -> None:
@@ -245,7 +246,8 @@ def write_hcp_bids_dataset(
     Path
         ``hcp_bids_dir``.
     """
-    return write_hcp_datasets(None, hcp_bids_dir, subjects=subjects, seed=seed, rest_frames=rest_frames, tasks=tasks)[1]
+    write_hcp_datasets(None, hcp_bids_dir, subjects=subjects, seed=seed, rest_frames=rest_frames, tasks=tasks)
+    return Path(hcp_bids_dir)
 
 
 def _write_bids_subject(root: Path, sid: str, runs, names: list[str]) -> None:

@@ -218,7 +218,7 @@ def maps_html(maps: list, background, label: str) -> str:
 def _centre(stat: np.ndarray, affine: np.ndarray, coordinates: Sequence[float] | None) -> np.ndarray:
     """The voxel nearest ``coordinates`` (mm), else the voxel of largest |value|, inside the grid."""
     if coordinates is None:
-        centre = np.unravel_index(np.argmax(np.abs(stat)), stat.shape)
+        centre = np.asarray(np.unravel_index(np.argmax(np.abs(stat)), stat.shape))
     else:
         centre = np.round(np.linalg.solve(affine, np.r_[coordinates, 1.0])[:3]).astype(int)
     return np.clip(centre, 0, np.array(stat.shape) - 1)
