@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo_output
 
-.PHONY: demo run-demo test install benchmarks lock container-check clean
+.PHONY: demo run-demo test lint install benchmarks lock container-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ run-demo:
 # Install the test dependencies and run the whole suite (slow end-to-end tests included).
 test: install
 	$(BIN)/python -m pytest -ra
+
+# Lint (ruff: pycodestyle, pyflakes, import order, numpy docstrings, pyupgrade, bugbear) and type-check (mypy) the
+# package; both are configured in pyproject.toml.
+lint: install
+	$(BIN)/ruff check bidsapp
+	$(BIN)/mypy bidsapp
 
 benchmarks: install
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done

@@ -72,7 +72,8 @@ def descriptor() -> dict:
 
 
 def _help(parser: argparse.ArgumentParser, dest: str) -> str:
-    return next(action.help for action in parser._actions if action.dest == dest)
+    """The help text of the argument stored in ``dest`` (empty when it has none)."""
+    return next(action.help or "" for action in parser._actions if action.dest == dest)
 
 
 def _input(action: argparse.Action) -> dict:

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bidsapp import __version__
-from bidsapp.config import DEFAULT_SPACE, INPUT_TYPES, build_config, load_config_file
+from bidsapp.config import build_config
 from bidsapp.errors import BidsAppError, UsageError
+from bidsapp.options import DEFAULT_SPACE, INPUT_TYPES, load_config_file
 
 LOGGER = logging.getLogger("bidsapp")
 
@@ -65,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "strategy's, 0.5 mm in the presets)")
     analysis.add_argument("--smoothing-fwhm", type=float, metavar="MM", help="spatial smoothing for voxel-wise GLMs")
     analysis.add_argument("--atlas", metavar="NAME|PATH",
-                          help="parcellation: a name, or a label NIfTI with a *_dseg.tsv (index, name[, network]) beside it")
+                          help="parcellation: a name, or a label NIfTI with a *_dseg.tsv (index, name[, network]) "
+                          "beside it")
     analysis.add_argument("--connectivity", nargs="+", metavar="KIND",
                           help="connectivity measures: correlation, 'partial correlation', covariance "
                           "(default: correlation)")
@@ -106,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     execution.add_argument("--skip-bids-validation", action="store_true",
                            help="do not run bids-validator-deno on a raw BIDS input")
     execution.add_argument("--dry-run", action="store_true",
-                           help="print the plan (inputs, outputs, memory and time per run); write nothing to OUTPUT_DIR")
+                           help="print the plan (inputs, outputs, memory and time per run); write nothing to "
+                           "OUTPUT_DIR")
     execution.add_argument("--no-reports", action="store_true", help="do not write the HTML reports")
     execution.add_argument("-v", "--verbose", action="count", default=0, help="debugging detail on the console")
     return parser

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bidsapp.config import Config
-from bidsapp.inputs.discovery import Inventory
 from bidsapp.group.level import group_outputs
-from bidsapp.participant.level import n_workers, participant_jobs, planned_outputs
+from bidsapp.inputs.discovery import Inventory
 from bidsapp.outputs.writer import DerivativesWriter
+from bidsapp.participant.level import n_workers, participant_jobs, planned_outputs
 
 #: Throughput assumed for the time estimate: uncompressed data read and processed per second.
 _BYTES_PER_SECOND = 150e6

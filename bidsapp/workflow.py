@@ -6,7 +6,7 @@ import logging
 
 from bidsapp import __version__
 from bidsapp.config import Config
-from bidsapp.inputs.discovery import discover, detect_input_type
+from bidsapp.inputs.discovery import detect_input_type, discover
 from bidsapp.inputs.fmriprep import is_derivative_dataset
 from bidsapp.outputs.writer import DerivativesWriter
 

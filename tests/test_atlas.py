@@ -10,6 +10,7 @@ from nilearn.image import resample_to_img
 from nilearn.maskers import NiftiLabelsMasker
 
 from bidsapp.inputs import atlas as atlases
+from bidsapp.steps import parcellation
 from bidsapp.errors import MissingInputError, UsageError
 
 SPACE = "MNI152NLin2009cAsym"
@@ -57,10 +58,10 @@ def test_parcel_means_equal_niftilabelsmasker(small_grid, tmp_path):
                         {"index": [1, 2, 3, 4, 5, 6], "name": list("abcdef")})
     atlas = atlases.load_atlas(str(path), SPACE)
     assert atlas.label == "Box" and atlas.names == tuple("abcdef")
-    parcels = atlases.parcel_map(atlas, atlases.resample_labels(atlas, affine, mask.shape), mask)
+    parcels = parcellation.parcel_map(atlas, parcellation.resample_labels(atlas, affine, mask.shape), mask)
     np.testing.assert_array_equal(parcels.valid, [True, True, False, False, True, False])
     assert parcels.coverage[3] == pytest.approx(1 / 27)
-    means = atlases.parcel_means(data[mask].T, parcels)
+    means = parcellation.parcel_means(data[mask].T, parcels)
     assert np.isnan(means[:, ~parcels.valid]).all()
     image = nib.Nifti1Image(data, affine)
     masker = NiftiLabelsMasker(str(path), mask_img=nib.Nifti1Image(mask.astype(np.int8), affine), standardize=None)
@@ -85,7 +86,7 @@ def test_resampling_is_nearest_neighbour_as_nilearn(small_grid, tmp_path):
     atlas = atlases.load_atlas(str(path), SPACE)
     target = nib.Nifti1Image(mask.astype(np.int8), affine)
     expected = resample_to_img(nib.load(path), target, interpolation="nearest").get_fdata()
-    np.testing.assert_array_equal(atlases.resample_labels(atlas, affine, mask.shape), expected)
+    np.testing.assert_array_equal(parcellation.resample_labels(atlas, affine, mask.shape), expected)
 
 
 @pytest.fixture
@@ -161,4 +162,4 @@ def test_atlas_outside_the_brain_is_refused(small_grid, tmp_path):
     path = _write_atlas(tmp_path / "atlas-Corner_dseg.nii.gz", labels, affine, {"index": [1], "name": ["corner"]})
     atlas = atlases.load_atlas(str(path), SPACE)
     with pytest.raises(UsageError, match="no parcel overlaps the brain mask"):
-        atlases.parcel_map(atlas, atlases.resample_labels(atlas, affine, mask.shape), mask)
+        parcellation.parcel_map(atlas, parcellation.resample_labels(atlas, affine, mask.shape), mask)

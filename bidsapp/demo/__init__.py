@@ -94,9 +94,10 @@ def make_demo(root, n_participants: int = 8, seed: int = 0) -> DemoDataset:
     # The HCP writer is mostly Python (GIL-bound); the voxel-wise writer is
     # mostly numpy/zlib (GIL released): running them side by side saves time.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        hcp = pool.submit(write_hcp_datasets, root / "hcp", root / "hcp_bids", subjects=n, seed=seed)
+        hcp_dir, hcp_bids_dir = root / "hcp", root / "hcp_bids"
+        hcp = pool.submit(write_hcp_datasets, hcp_dir, hcp_bids_dir, subjects=n, seed=seed)
         fmriprep_dir = write_fmriprep_dataset(bids_dir, participants=n, seed=seed)
-        hcp_dir, hcp_bids_dir = hcp.result()
+        hcp.result()
     return DemoDataset(
         root=root,
         bids_dir=bids_dir,

@@ -26,6 +26,8 @@ The first row of every derivative, DVARS and FD column is NaN.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage
@@ -100,7 +102,7 @@ def _dvars(data: np.ndarray, n_dummy: int):
     return np.r_[nan, dvars], np.r_[nan, std], np.r_[nan, vx]
 
 
-def _compcor(data: np.ndarray, n_dummy: int, basis: np.ndarray):
+def _compcor(data: np.ndarray, n_dummy: int, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SVD of high-passed, variance-normalised voxel series.
 
     Returns components (frames x k, zero in dummy frames), singular values
@@ -128,7 +130,8 @@ def _n_retained(var: np.ndarray, threshold: float = 0.5) -> int:
     return int(np.searchsorted(np.cumsum(var), threshold) + 1)
 
 
-def _add_compcor(cols, meta, prefix, comps, s, var, n_keep, method, mask, dropped):
+def _add_compcor(cols: dict[str, np.ndarray], meta: dict[str, Any], prefix: str, comps: np.ndarray, s: np.ndarray,
+                 var: np.ndarray, n_keep: int, method: str, mask: str | None, dropped: list[int] | None) -> None:
     """Add kept components as columns and describe all in the metadata."""
     cum = np.cumsum(var)
     start = sum(1 for k in cols if k.startswith(prefix)) if prefix else 0
@@ -207,7 +210,7 @@ def compute_confounds(
     tcomp = _compcor(data[tmask], n_dummy, basis)
 
     cols: dict[str, np.ndarray] = {}
-    meta: dict = {}
+    meta: dict[str, Any] = {}
     if naming == "1.0":
         cols.update(CSF=csf, WhiteMatter=wm, GlobalSignal=gs, stdDVARS=std_dvars)
         cols["non-stdDVARS"] = dvars

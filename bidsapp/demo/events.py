@@ -56,7 +56,7 @@ def _motor(rng: np.random.Generator, run: int) -> dict[str, list]:
     order = ["rf", "t", "lh", "rh", "lf", "t", "rf", "lh", "lf", "rh"]
     if run == 1:
         order = ["lh", "rf", "t", "lf", "rh", "t", "lh", "rf", "rh", "lf"]
-    out = {c: [] for c in truth.HCP_CONDITIONS["MOTOR"]}
+    out: dict[str, list] = {c: [] for c in truth.HCP_CONDITIONS["MOTOR"]}
     t = 8.0 + rng.uniform(-0.2, 0.2)
     for i, cond in enumerate(order):
         out["cue"].append((round(t, 3), 3.0))
@@ -73,7 +73,7 @@ def _emotion(rng: np.random.Generator, run: int) -> dict[str, list]:
     As in the real HCP data, the run stops before the last block ends.
     """
     first, second = ("neut", "fear") if run == 0 else ("fear", "neut")
-    out = {"fear": [], "neut": []}
+    out: dict[str, list] = {"fear": [], "neut": []}
     t = 12.0 + rng.uniform(-0.3, 0.3)
     for i in range(6):
         cond = first if i % 2 == 0 else second
@@ -89,7 +89,7 @@ def _gambling(rng: np.random.Generator, run: int) -> dict[str, list]:
     ``*_event`` files hold single trials (3.5 s) by outcome.
     """
     blocks = ["win", "loss", "loss", "win"] if run == 0 else ["loss", "win", "win", "loss"]
-    out = {k: [] for k in ("win", "loss", "neut", "win_event", "loss_event", "neut_event")}
+    out: dict[str, list] = {k: [] for k in ("win", "loss", "neut", "win_event", "loss_event", "neut_event")}
     t = 8.0 + rng.uniform(-0.2, 0.2)
     for kind in blocks:
         out[kind].append((round(t, 3), 28.0))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def _write_description(fmriprep_dir: Path, naming: str, seed: int) -> None:
     """dataset_description.json of the derivatives, per generation."""
     version = FMRIPREP_VERSIONS[naming]
     code_url = f"https://github.com/nipreps/fmriprep/archive/{version}.tar.gz"
-    desc = {
+    desc: dict[str, Any] = {
         "Name": "fMRIPrep - fMRI PREProcessing workflow",
         "BIDSVersion": {"21+": "1.4.0", "1.4": "1.1.1", "1.0": "1.0.2"}[naming],
         "DatasetType": "derivative",
@@ -144,7 +145,7 @@ def _write_participant(
         write_raw_anat(bids_dir, sub, ses, grid)
         ent = f"sub-{sub}" + (f"_ses-{ses}" if ses else "")
         deriv_func = fmriprep_dir / f"sub-{sub}" / (f"ses-{ses}" if ses else "") / "func"
-        runs = [(truth.REST_NAME, None, rest_volumes)]
+        runs: list[tuple[str, int | None, int]] = [(truth.REST_NAME, None, rest_volumes)]
         runs += [(truth.TASK_NAME, r, task_volumes) for r in range(1, n_task_runs + 1)]
         for k, (task, run, n_frames) in enumerate(runs):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(p, s, k)))

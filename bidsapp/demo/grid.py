@@ -82,8 +82,8 @@ class Grid:
         -------
         tuple of int
         """
-        ijk = np.linalg.solve(self.affine, np.r_[np.asarray(xyz, float), 1.0])[:3]
-        return tuple(int(v) for v in np.rint(ijk))
+        i, j, k = (int(v) for v in np.rint(np.linalg.solve(self.affine, np.r_[np.asarray(xyz, float), 1.0])[:3]))
+        return i, j, k
 
 
 def _load_packaged(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +128,8 @@ def mni_grid(resolution_mm: float = 4.0) -> Grid:
     Grid
     """
     res = float(resolution_mm)
-    shape = tuple(int(np.ceil(e / res)) for e in _EXTENT_MM)
+    nx, ny, nz = (int(np.ceil(e / res)) for e in _EXTENT_MM)
+    shape = (nx, ny, nz)
     affine = np.diag([res, res, res, 1.0])
     affine[:3, 3] = _ORIGIN_MM
     maps = {}

@@ -96,14 +96,15 @@ def write_hcp_course_dataset(
     Path
         ``hcp_dir``.
     """
-    return write_hcp_datasets(hcp_dir, None, subjects=subjects, seed=seed, rest_frames=rest_frames, tasks=tasks)[0]
+    write_hcp_datasets(hcp_dir, None, subjects=subjects, seed=seed, rest_frames=rest_frames, tasks=tasks)
+    return Path(hcp_dir)
 
 
 def _write_regions(hcp_dir: Path, table: pd.DataFrame) -> None:
     """``regions.npy``: (360, 3) strings name, network, myelin."""
     hcp_dir.mkdir(parents=True, exist_ok=True)
     regions = np.array(
-        [[n, w, f"{m:g}"] for n, w, m in zip(table["name"], table["network"], table["myelin"])]
+        [[n, w, f"{m:g}"] for n, w, m in zip(table["name"], table["network"], table["myelin"], strict=True)]
     )
     np.save(hcp_dir / "regions.npy", regions)
 
@@ -245,7 +246,8 @@ def write_hcp_bids_dataset(
     Path
         ``hcp_bids_dir``.
     """
-    return write_hcp_datasets(None, hcp_bids_dir, subjects=subjects, seed=seed, rest_frames=rest_frames, tasks=tasks)[1]
+    write_hcp_datasets(None, hcp_bids_dir, subjects=subjects, seed=seed, rest_frames=rest_frames, tasks=tasks)
+    return Path(hcp_bids_dir)
 
 
 def _write_bids_subject(root: Path, sid: str, runs, names: list[str]) -> None:
@@ -313,7 +315,7 @@ def write_hcp_datasets(
             table[["index", "name", "hemisphere", "network"]],
         )
     names = table["name"].tolist()
-    for i, (sid, group) in enumerate(zip(ids, _groups(len(ids)))):
+    for i, (sid, group) in enumerate(zip(ids, _groups(len(ids)), strict=True)):
         runs = simulate_hcp_subject(table, i, seed=seed, rest_frames=rest_frames, tasks=tasks, group=group)
         if course is not None:
             _write_course_subject(course, sid, runs)

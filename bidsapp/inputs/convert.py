@@ -37,11 +37,11 @@ import numpy as np
 import pandas as pd
 
 from bidsapp import __version__
+from bidsapp.errors import BidsAppError, InvalidDatasetError, MissingInputError, UsageError
 from bidsapp.inputs.discovery import Run, RunProblem
 from bidsapp.inputs.hcp import is_course_layout, read_course_runs
-from bidsapp.errors import BidsAppError, InvalidDatasetError, MissingInputError, UsageError
-from bidsapp.steps.glm import check_events, read_events
 from bidsapp.inputs.parcel_labels import read_regions
+from bidsapp.steps.glm import check_events, read_events
 
 SUFFIX = "space-fsLR_seg-Glasser_stat-mean_timeseries"
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from bidsapp.config import Config, Selection
+from bidsapp.errors import InvalidDatasetError, NoDataError, raise_collected
 from bidsapp.inputs.fmriprep import find_derivatives, read_fmriprep_runs
 from bidsapp.inputs.hcp import (
     is_bids_parcellated,
@@ -21,14 +23,13 @@ from bidsapp.inputs.hcp import (
     read_course_runs,
 )
 from bidsapp.inputs.runs import Inventory, Run, RunProblem, run_name
-from bidsapp.errors import InvalidDatasetError, NoDataError, raise_collected
 
 __all__ = ["Inventory", "Run", "RunProblem", "detect_input_type", "discover", "run_name"]
 
 LOGGER = logging.getLogger(__name__)
 
 
-def detect_input_type(bids_dir: Path) -> str:
+def detect_input_type(bids_dir: Path) -> Literal["fmriprep", "hcp"]:
     """``"hcp"`` for HCP-style parcellated data, ``"fmriprep"`` for a BIDS dataset."""
     if is_course_layout(bids_dir) or is_bids_parcellated(bids_dir):
         return "hcp"

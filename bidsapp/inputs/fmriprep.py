@@ -17,9 +17,9 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from bidsapp.errors import MissingInputError, NoDataError
 from bidsapp.inputs.index import load_checked_runs, load_layout, save_checked_runs
 from bidsapp.inputs.runs import RUN_ENTITIES, Run, RunProblem, parse_entities, run_name
-from bidsapp.errors import MissingInputError, NoDataError
 
 LOGGER = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bidsapp.inputs.runs import RUN_ENTITIES, Run, RunProblem, parse_entities, run_name
 from bidsapp.errors import InvalidDatasetError
+from bidsapp.inputs.runs import RUN_ENTITIES, Run, RunProblem, parse_entities, run_name
 
 #: HCP repetition time in seconds, for runs without a sidecar saying otherwise.
 HCP_REPETITION_TIME = 0.72
@@ -49,6 +49,8 @@ def is_bids_parcellated(root: Path) -> bool:
 def run_entities(bold_name: str) -> dict[str, str]:
     """BIDS entities of an HCP run name, e.g. ``rfMRI_REST2_LR`` -> task rest, dir LR, run 2."""
     match = _BOLD_NAME.match(bold_name)
+    if match is None:
+        raise ValueError(f"{bold_name!r} is not an HCP run name like rfMRI_REST2_LR")
     entities = {"task": match["task"].lower(), "dir": match["dir"]}
     if match["run"]:
         entities["run"] = match["run"]

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bidsapp.inputs.discovery import Run
 from bidsapp.errors import MissingInputError
+from bidsapp.inputs.discovery import Run
 
 
 def read_confounds(run: Run) -> pd.DataFrame:
@@ -49,6 +49,8 @@ def _read_parcel_file(path: Path, size: int, mtime_ns: int) -> np.ndarray:
 
 def read_confounds_metadata(run: Run) -> dict | None:
     """The JSON sidecar of the run's confounds table (fMRIPrep >= 1.4), or None when there is none."""
+    if run.confounds is None:
+        return None
     path = run.confounds.with_suffix(".json")
     if not path.is_file():
         return None
@@ -131,7 +133,8 @@ def read_bold(run: Run, mask: np.ndarray, *, smoothing_fwhm: float | None = None
             for start in range(0, n_volumes, block):
                 n = min(block, n_volumes - start)
                 raw = buffer[:n_values * n]
-                if stream.readinto(memoryview(raw).cast("B")) != raw.nbytes:
+                # numpy declares ndarray a Buffer only for Python >= 3.12; it is one on 3.10 and 3.11 too.
+                if stream.readinto(memoryview(raw).cast("B")) != raw.nbytes:  # type: ignore[arg-type]
                     raise EOFError(f"the file ends before volume {start + n} of {n_volumes}")
                 volumes = raw.reshape(n, n_values)
                 rows = data[start:start + n]

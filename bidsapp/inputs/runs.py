@@ -102,6 +102,7 @@ class RunProblem:
     message: str
 
     def __str__(self) -> str:
+        """The file at fault and what is wrong with it, as one line."""
         return f"{self.path}: {self.message}"
 
     def as_error(self) -> BidsAppError:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from bidsapp.inputs import atlas as atlases
-from bidsapp.steps import denoise, glm, strategies
+from bidsapp.steps import denoise, glm, parcellation, strategies
 from bidsapp.steps import seeds as spheres
 from bidsapp.config import Analysis, Contrast
 from bidsapp.inputs.discovery import Run
@@ -63,7 +63,7 @@ class PreparedRun:
     denoising: denoise.Denoising
     mask: np.ndarray
     affine: np.ndarray
-    parcels: atlases.ParcelMap
+    parcels: parcellation.ParcelMap
     seed_voxels: dict[str, np.ndarray]
     events: pd.DataFrame | None = None
     design: pd.DataFrame | None = None
@@ -142,9 +142,9 @@ def prepare_run(run: Run, analysis: Analysis, strategy: strategies.Strategy, atl
     grids = {} if grids is None else grids
     key = (mask.shape, affine.round(4).tobytes())
     if key not in grids:
-        grids[key] = atlases.resample_labels(atlas, affine, mask.shape)
+        grids[key] = parcellation.resample_labels(atlas, affine, mask.shape)
     item = PreparedRun(run, space, denoise.normalise_confounds(table)[0], denoising, mask, affine,
-                       atlases.parcel_map(atlas, grids[key], mask), seed_voxels)
+                       parcellation.parcel_map(atlas, grids[key], mask), seed_voxels)
     if run.events is not None:
         item.events = glm.read_events(run.events)
         glm.check_events(item.events, run.n_volumes, run.repetition_time, run.events)
@@ -224,7 +224,7 @@ def _process_run(item: PreparedRun, context: outputs.Context, *, fit: bool,
     voxels = data if smoothed is None else smoothed
     item.carpet = np.array(data[:, ::max(1, data.shape[1] // 2000)])
     item.mean = data.mean(axis=0)
-    means = atlases.parcel_means(data, item.parcels)
+    means = parcellation.parcel_means(data, item.parcels)
     if any(not role.startswith("seed:") for role in wanted):
         valid = item.parcels.valid
         cleaned = np.full((len(item.denoising.sample_mask), len(valid)), np.nan)

@@ -207,7 +207,7 @@ def maps_html(maps: list, background, label: str) -> str:
     limit = max(float(np.abs(v).max(initial=0.0)) for v in values) or 1.0
     rgba = np.concatenate([_ortho(stat, under, grey, _centre(stat, img.affine, coordinates), threshold, limit,
                                   coordinates is not None)
-                           for stat, img, (_, _, threshold, coordinates) in zip(values, images, maps)])
+                           for stat, img, (_, _, threshold, coordinates) in zip(values, images, maps, strict=True)])
     height = MAP_ROW_HEIGHT * len(maps)
     width = height * rgba.shape[1] / rgba.shape[0]
     titles = "".join(f"<div style='flex:1'>{html.escape(title)}</div>" for _, title, _, _ in maps)
@@ -218,7 +218,7 @@ def maps_html(maps: list, background, label: str) -> str:
 def _centre(stat: np.ndarray, affine: np.ndarray, coordinates: Sequence[float] | None) -> np.ndarray:
     """The voxel nearest ``coordinates`` (mm), else the voxel of largest |value|, inside the grid."""
     if coordinates is None:
-        centre = np.unravel_index(np.argmax(np.abs(stat)), stat.shape)
+        centre = np.asarray(np.unravel_index(np.argmax(np.abs(stat)), stat.shape))
     else:
         centre = np.round(np.linalg.solve(affine, np.r_[coordinates, 1.0])[:3]).astype(int)
     return np.clip(centre, 0, np.array(stat.shape) - 1)

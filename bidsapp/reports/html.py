@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -77,7 +77,8 @@ def _img(png: bytes, alt: str, style: str = "") -> str:
     return f"<img alt='{html.escape(alt)}'{styled} src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
 
 
-def list_html(items) -> str:
+def list_html(items: Iterable[str]) -> str:
+    """Strings (file names, commands) as an HTML bullet list, each in ``<code>``."""
     return "<ul>" + "".join(f"<li><code>{html.escape(item)}</code></li>" for item in items) + "</ul>"
 
 
@@ -140,7 +141,7 @@ def matrix_html(matrix: np.ndarray, labels: np.ndarray, alt: str, cell: int = 1)
     starts = np.r_[0, edges]
     counts = np.diff(np.r_[starts, len(labels)]) * cell + 1
     names = "".join(f"<div style='flex:{count}'>{html.escape(str(labels[start]))}</div>"
-                    for start, count in zip(starts, counts))
+                    for start, count in zip(starts, counts, strict=True))
     return (f"<div class=matrix><div class=rows style='height:{size:.0f}px'>{names}</div>"
             f"{png_html(rgba, alt, f'width:{size:.0f}px')}</div>")
 
@@ -152,9 +153,10 @@ def heat_table(table: pd.DataFrame, limit: float) -> str:
     text = np.where(np.abs(values) > 0.6 * limit, "#fff", "#000")  # legible on the darkest colours
     header = "".join(f"<th>{html.escape(str(column))}</th>" for column in [table.index.name or "", *table.columns])
     rows = []
-    for name, row, row_colours, row_text in zip(table.index, values.tolist(), colours.tolist(), text.tolist()):
+    for name, row, row_colours, row_text in zip(table.index, values.tolist(), colours.tolist(), text.tolist(),
+                                                strict=True):
         cells = "".join(f"<td class=num style='background:{_hex(colour)};color:{ink}'>{_number(value)}</td>"
-                        for value, colour, ink in zip(row, row_colours, row_text))
+                        for value, colour, ink in zip(row, row_colours, row_text, strict=True))
         rows.append(f"<tr><th>{html.escape(str(name))}</th>{cells}</tr>")
     return f"<table class=heat><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -164,7 +166,7 @@ def bar_table(means: pd.DataFrame, title: str) -> str:
     limit = float(np.nanmax(np.abs(means.to_numpy()), initial=0.0)) or 1.0
     header = "".join(f"<th>{html.escape(str(column))}</th>" for column in means.columns)
     rows = []
-    for network, values in zip(means.index, means.to_numpy()):
+    for network, values in zip(means.index, means.to_numpy(), strict=True):
         cells = []
         for value in values:
             width = 0.0 if np.isnan(value) else 50 * abs(value) / limit
@@ -208,7 +210,8 @@ def line_chart(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: s
     for k, (label, line) in enumerate(series.items()):
         line = np.asarray(line, dtype=float)
         keep = np.isfinite(line)
-        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(left + x_scale * np.flatnonzero(keep), y(line[keep])))
+        xs, ys = left + x_scale * np.flatnonzero(keep), y(line[keep])
+        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))
         colour = _LINE_COLOURS[k % len(_LINE_COLOURS)]
         parts.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.2' points='{points}'/>"
                      f"<text x='{width - right - 150}' y='{top + 15 + 15 * k}' fill='{colour}'>"

@@ -25,11 +25,20 @@ import numpy as np
 import pandas as pd
 
 from bidsapp import __version__
-from bidsapp.steps.hcp_summaries import HEMISPHERES, network_hemisphere_means, rank_parcels
 from bidsapp.inputs.parcel_labels import dataset_root
 from bidsapp.outputs.relmat import read_relmat
-from bidsapp.reports.html import (bar_table, colour_bytes, colour_scale, heat_table, line_chart, matrix_html, page, png_html,
-                            table_html)
+from bidsapp.reports.html import (
+    bar_table,
+    colour_bytes,
+    colour_scale,
+    heat_table,
+    line_chart,
+    matrix_html,
+    page,
+    png_html,
+    table_html,
+)
+from bidsapp.steps.hcp_summaries import HEMISPHERES, network_hemisphere_means, rank_parcels
 
 #: The seed parcel of the HCP course's connectivity profile.
 SEED_PARCEL = "R_FEF"

@@ -43,8 +43,8 @@ class GroupDesign:
 
     Attributes
     ----------
-    test : {"onesample", "twosample", "paired", "anova"}
-        The ``--group-test`` it was built for.
+    test : {"onesample", "twosample", "paired", "anova", "model"}
+        The ``--group-test`` it was built for, or ``"model"`` for a ``--group-model`` file.
     within_participant : bool
         True for paired and repeated-measures designs (several maps per participant).
     matrix : pandas.DataFrame
@@ -55,7 +55,7 @@ class GroupDesign:
         Exchangeability block (participant number) per row for within-participant designs.
     """
 
-    test: GroupTest
+    test: GroupTest | Literal["model"]
     within_participant: bool
     matrix: pd.DataFrame
     contrasts: Mapping[str, np.ndarray]
@@ -157,7 +157,7 @@ def _within(table: pd.DataFrame, test: GroupTest, subject_column: str, condition
         raise UsageError(f"--group-test {test} needs at least two conditions per participant; "
                          f"found one ({conditions[0]})")
     labels = table[condition_column].map(_level_label)
-    pairs = pd.Series(list(zip(table[subject_column], labels)))
+    pairs = pd.Series(list(zip(table[subject_column], labels, strict=True)))
     if pairs.duplicated().any():
         raise UsageError(f"participant {pairs[pairs.duplicated()].iloc[0][0]} has several maps for condition "
                          f"{pairs[pairs.duplicated()].iloc[0][1]!r}: give one map per condition")
@@ -278,6 +278,6 @@ def _camel(label: str) -> str:
 
 def _names(values: Sequence[object] | pd.Series | pd.Index) -> str:
     """Participants named in a message, at most ten."""
-    values = [str(value) for value in values]
-    shown = ", ".join(values[:10])
-    return shown + (f" and {len(values) - 10} more" if len(values) > 10 else "")
+    names = [str(value) for value in values]
+    shown = ", ".join(names[:10])
+    return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")

@@ -91,7 +91,8 @@ def model_design(table: pd.DataFrame, model: dict[str, Any]) -> GroupDesign:
                 raise UsageError(f"{where}: column {source!r} is not numeric; write {{{source}: LEVEL}} for a group")
             columns[source] = (numbers - numbers.mean()).to_numpy(float)
         else:
-            columns[f"{source}{str(level)[:1].upper()}{str(level)[1:]}"] = (values.astype(str) == str(level)).to_numpy(float)
+            dummy = f"{source}{str(level)[:1].upper()}{str(level)[1:]}"
+            columns[dummy] = (values.astype(str) == str(level)).to_numpy(float)
     matrix = pd.DataFrame(columns, index=table.index)
     if np.linalg.matrix_rank(matrix.to_numpy()) < matrix.shape[1]:
         raise UsageError(f"{where}: the design columns {', '.join(matrix.columns)} are collinear for these "

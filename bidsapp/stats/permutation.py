@@ -110,7 +110,7 @@ class _Model:
     basis: np.ndarray       # (n_rows, r + k): tested columns then resampling-variant nuisance columns
     n_tested: int
     dof: int
-    stat_type: str
+    stat_type: Literal["t", "F"]
     two_sided: bool
 
 
@@ -175,7 +175,7 @@ def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray,
     if mask is not None and int(np.sum(mask)) != data.shape[1]:
         raise ValueError(f"the mask has {int(np.sum(mask))} voxels but the data {data.shape[1]} features")
     if random_state is None:
-        random_state = int(np.random.SeedSequence().entropy % 2**32)
+        random_state = int(np.random.SeedSequence().entropy % 2**32)  # type: ignore[operator]  # drawn: an int
     valid = np.isfinite(data).all(axis=0)
     model, stat, scheme = _build_model(data if valid.all() else data[:, valid], design, contrast, blocks, two_sided,
                                        dtype)
@@ -214,13 +214,13 @@ def _observed(stat: np.ndarray, nulls: dict[str, np.ndarray], model: _Model, gra
     """Observed maps (over the tested features) with their FWE p values, and the null distributions."""
     score = np.abs(stat) if model.two_sided else stat
     results = {"stat": stat, "p_fwe": _fwe(score, nulls["stat"], exhaustive, dtype), "null_max": nulls["stat"]}
-    if cluster_threshold is not None:
+    if cluster_threshold is not None and graph is not None:
         clusters = cluster_maps(stat, graph, cluster_threshold, model.two_sided)
         results.update(cluster_label=clusters.label, cluster_size=clusters.size, cluster_mass=clusters.mass,
                        p_fwe_size=_fwe(clusters.size, nulls["size"], exhaustive, np.float64),
                        p_fwe_mass=_fwe(clusters.mass, nulls["mass"], exhaustive, dtype),
                        null_max_size=nulls["size"], null_max_mass=nulls["mass"])
-    if with_tfce:
+    if with_tfce and graph is not None:
         scores = tfce(stat, graph, two_sided=model.two_sided)
         results.update(tfce=scores, p_fwe_tfce=_fwe(np.abs(scores), nulls["tfce"], exhaustive, dtype),
                        null_max_tfce=nulls["tfce"])
@@ -364,13 +364,15 @@ def _null_block(model: _Model, resamples: np.ndarray, graph: VoxelGraph | None, 
             maps[:, index * width:index * width + used] = values
     extreme = np.maximum(top, -bottom) if model.two_sided else top
     to_stat = partial(_t_from_projection, dof=model.dof) if fast else None
-    nulls = {"stat": to_stat(extreme) if fast else extreme}
+    nulls = {"stat": extreme if to_stat is None else to_stat(extreme)}
+    if graph is None or maps is None:  # no cluster or TFCE inference: they need the voxel graph
+        return nulls
     if cluster_threshold is not None:
         threshold = cluster_threshold / np.sqrt(model.dof + cluster_threshold**2) if fast else cluster_threshold
         nulls["size"], nulls["mass"] = cluster_maxima(maps, graph, threshold, model.two_sided, transform=to_stat)
     if with_tfce:
-        nulls["tfce"] = np.array([np.abs(tfce(to_stat(row) if fast else row, graph, two_sided=model.two_sided)).max()
-                                  for row in maps])
+        nulls["tfce"] = np.array([np.abs(tfce(row if to_stat is None else to_stat(row), graph,
+                                              two_sided=model.two_sided)).max() for row in maps])
     return nulls
 
 

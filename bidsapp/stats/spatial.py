@@ -57,6 +57,7 @@ class VoxelGraph:
 
     @property
     def n_voxels(self) -> int:
+        """Number of voxels in the mask."""
         return self.neighbours.shape[0]
 
 
@@ -135,7 +136,8 @@ def _clusters(stats: np.ndarray, graph: VoxelGraph, threshold: float, two_sided:
         linked &= (flat[nodes[source]] > 0) == (flat[target] > 0)
     n_clusters, labels = connected_labels(nodes.size, source[linked].astype(np.int32),
                                           position[linked].astype(np.int32))
-    values, height = (flat[nodes], threshold) if transform is None else (transform(flat[nodes]), transform(threshold))
+    values, height = ((flat[nodes], threshold) if transform is None
+                      else (transform(flat[nodes]), transform(np.asarray(threshold))))
     return nodes, row, labels, n_clusters, np.abs(values) - height
 
 
@@ -233,7 +235,7 @@ def _tfce_row(stat: np.ndarray, graph: VoxelGraph, two_sided: bool, e: float, h:
 
     label = np.empty(n_active[1], dtype=np.int32)  # current component of each active voxel (sorted order)
     birth = np.empty(n_active[1], dtype=np.int32)  # component of each voxel at the level it appears
-    sizes = np.zeros(0)
+    sizes: np.ndarray = np.zeros(0)
     gains, parents = [], []  # per level, top first: each component's score gain; parent at the level below
     for k in range(n_steps, 0, -1):
         start, stop = (n_active[k + 1] if k < n_steps else 0), n_active[k]
@@ -245,7 +247,7 @@ def _tfce_row(stat: np.ndarray, graph: VoxelGraph, two_sided: bool, e: float, h:
         if edges.stop > edges.start:
             n_components, merged = connected_labels(sizes.size, label.take(edge_first[edges]),
                                                     label.take(edge_second[edges]))
-        if n_components < sizes.size:
+        if merged is not None and n_components < sizes.size:  # fewer components only when edges merged some
             label[:stop] = merged.take(label[:stop])
             sizes = np.bincount(merged, weights=sizes, minlength=n_components)
             parents.append(merged[:n_before])

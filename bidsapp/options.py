@@ -1,0 +1,270 @@
+"""Option vocabularies and value checks, the layer below :mod:`bidsapp.config`.
+
+The choices each option accepts, the ``--config`` file reader, and checkers that
+turn one raw option value into a typed one. A checker never raises for a bad
+value: it appends a :class:`~bidsapp.errors.BidsAppError` naming the option to
+``problems`` and returns a fallback, so :func:`bidsapp.config.build_config` can
+report every problem at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, get_args, overload
+
+from bidsapp.errors import BidsAppError, MissingInputError, UsageError
+
+AnalysisLevel = Literal["participant", "group"]
+InputType = Literal["auto", "fmriprep", "hcp"]
+NoiseModel = Literal["ar1", "ols"]
+GroupTest = Literal["onesample", "twosample", "paired", "anova"]
+
+ANALYSIS_LEVELS: tuple[AnalysisLevel, ...] = get_args(AnalysisLevel)
+INPUT_TYPES: tuple[InputType, ...] = get_args(InputType)
+NOISE_MODELS: tuple[NoiseModel, ...] = get_args(NoiseModel)
+GROUP_TESTS: tuple[GroupTest, ...] = get_args(GroupTest)
+DEFAULT_SPACE = "MNI152NLin2009cAsym"
+CONNECTIVITY_KINDS = ("correlation", "partial correlation", "covariance")
+HRF_MODELS = ("glover", "spm", "glover + derivative", "spm + derivative",
+              "glover + derivative + dispersion", "spm + derivative + dispersion", "fir")
+CORRECTIONS = ("fdr", "bonferroni", "fwe", "cluster", "tfce")
+
+#: Entities a ``--bids-filter-file`` may name under its ``bold`` key, with the
+#: short BIDS key each maps to.
+FILTER_ENTITIES = {
+    "subject": "sub",
+    "session": "ses",
+    "task": "task",
+    "acquisition": "acq",
+    "run": "run",
+    "direction": "dir",
+    "echo": "echo",
+    "space": "space",
+    "reconstruction": "rec",
+}
+_LABEL = re.compile(r"^[A-Za-z0-9]+$")
+
+Problems = list[BidsAppError]
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read a ``--config`` YAML or JSON file into a dict of option values.
+
+    Parameters
+    ----------
+    path : Path
+        The file; keys are long option names, with dashes or underscores.
+
+    Returns
+    -------
+    dict
+        Option destinations (underscored) to values.
+    """
+    import yaml
+
+    if not path.is_file():
+        raise MissingInputError(f"--config {path}: file not found; give the path to a YAML or JSON file")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise MissingInputError(f"--config {path}: cannot be read as YAML or JSON ({error})") from error
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise UsageError(f"--config {path}: expected a mapping of option names to values")
+    return {str(key).lstrip("-").replace("-", "_"): value for key, value in values.items()}
+
+
+def as_list(value: Any) -> list[Any]:
+    """An option value as a list: ``[]`` for ``None``, a list or tuple as a list, anything else as one item."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def positive(value: Any, kind: type[int] | type[float], option: str, what: str, problems: Problems) -> Any:
+    """Check that an option value is a positive number.
+
+    Parameters
+    ----------
+    value : any
+        The value given, or ``None`` when the option was not given.
+    kind : {int, float}
+        The number type; an ``int`` option refuses fractions.
+    option : str
+        The option's name, for the message (``--nprocs``).
+    what : str
+        What the number is, for the message (``a whole number of processes``).
+    problems : list of BidsAppError
+        Where a bad value is reported.
+
+    Returns
+    -------
+    int or float or None
+        ``value`` as ``kind``; ``None`` when not given or not valid (then reported).
+    """
+    if value is None:
+        return None
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number <= 0 or (kind is int and number != float(value)):
+        problems.append(UsageError(f"{option} {value}: must be a positive {what}"))
+        return None
+    return number
+
+
+@overload
+def whole(value: Any, option: str, problems: Problems, *, default: int) -> int: ...
+
+
+@overload
+def whole(value: Any, option: str, problems: Problems, *, default: None) -> int | None: ...
+
+
+def whole(value: Any, option: str, problems: Problems, *, default: int | None) -> int | None:
+    """``value`` as a whole number >= 0, ``default`` when not given; reports anything else."""
+    if value is None:
+        return default
+    if not str(value).isdigit():
+        problems.append(UsageError(f"{option} {value}: must be a whole number >= 0"))
+        return default
+    return int(value)
+
+
+def labels(value: Any, prefix: str, option: str, problems: Problems) -> tuple[str, ...] | None:
+    """Normalise labels (drop a ``prefix-``), reporting any that are not alphanumeric; ``None`` when none given."""
+    found = [str(v).removeprefix(f"{prefix}-") for v in as_list(value)]
+    for label in found:
+        if not _LABEL.match(label):
+            problems.append(UsageError(f"{option} {label!r}: labels are letters and digits only, e.g. 01 or sub-01"))
+    return tuple(dict.fromkeys(found)) or None
+
+
+def run_filters(path: Any, problems: Problems) -> Mapping[str, tuple[str, ...]]:
+    """Read the ``bold`` entity filters of a ``--bids-filter-file``.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The JSON file, ``{"bold": {"<entity>": value or [values]}}``; nothing filters when not given.
+    problems : list of BidsAppError
+        Where an unreadable file or an unknown entity is reported.
+
+    Returns
+    -------
+    mapping
+        Short BIDS keys (:data:`FILTER_ENTITIES`) to the allowed labels, without their ``key-`` prefix.
+    """
+    if not path:
+        return MappingProxyType({})
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text())
+    except FileNotFoundError:
+        problems.append(MissingInputError(f"--bids-filter-file {path}: file not found"))
+        return MappingProxyType({})
+    except (OSError, ValueError) as error:
+        problems.append(MissingInputError(f"--bids-filter-file {path}: not readable JSON ({error})"))
+        return MappingProxyType({})
+    bold = content.get("bold") if isinstance(content, dict) else None
+    if not isinstance(bold, dict):
+        problems.append(UsageError(f'--bids-filter-file {path}: expected {{"bold": {{"entity": value, ...}}}}'))
+        return MappingProxyType({})
+    filters = {}
+    for entity, allowed in bold.items():
+        key = FILTER_ENTITIES.get(entity)
+        if key is None:
+            problems.append(UsageError(
+                f"--bids-filter-file {path}: unknown entity {entity!r} under 'bold'; "
+                f"use one of {', '.join(FILTER_ENTITIES)}"))
+            continue
+        filters[key] = tuple(str(v).removeprefix(f"{key}-") for v in as_list(allowed))
+    return MappingProxyType(filters)
+
+
+def dummy_scans(value: Any, problems: Problems) -> int | Literal["auto"] | None:
+    """``--dummy-scans``: a whole number of volumes, ``"auto"``, or ``None`` for the strategy's default."""
+    if value is None or str(value) == "auto":
+        return value
+    return whole(value, "--dummy-scans", problems, default=None)
+
+
+def connectivity_kinds(value: Any, problems: Problems) -> tuple[str, ...]:
+    """``--connectivity``: the measures given (each once, in order), ``("correlation",)`` by default."""
+    kinds = tuple(as_list(value)) or ("correlation",)
+    for kind in kinds:
+        if kind not in CONNECTIVITY_KINDS:
+            problems.append(UsageError(f"--connectivity {kind!r}: use one of {', '.join(CONNECTIVITY_KINDS)}"))
+    return tuple(dict.fromkeys(kinds))
+
+
+def filter_band(high_pass: Any, low_pass: Any, problems: Problems) -> tuple[float | None, float | None]:
+    """``--high-pass`` and ``--low-pass`` in Hz, each positive and the first below the second; ``None`` if not given."""
+    high = positive(high_pass, float, "--high-pass", "frequency in Hz", problems)
+    low = positive(low_pass, float, "--low-pass", "frequency in Hz", problems)
+    if high and low and high >= low:
+        problems.append(UsageError(f"--high-pass {high} must be below --low-pass {low}"))
+    return high, low
+
+
+def hrf_model(value: Any, problems: Problems) -> str:
+    """``--hrf-model``: one of :data:`HRF_MODELS`, ``"glover"`` by default."""
+    model = value or "glover"
+    if model not in HRF_MODELS:
+        problems.append(UsageError(f"--hrf-model {model!r}: use one of {', '.join(HRF_MODELS)}"))
+    return model
+
+
+def noise_model(value: Any, problems: Problems) -> NoiseModel:
+    """``--noise-model``: ``"ar1"`` (the default) or ``"ols"``."""
+    model: NoiseModel = value or "ar1"
+    if model not in NOISE_MODELS:
+        problems.append(UsageError(f"--noise-model {model!r}: use ar1 or ols"))
+    return model
+
+
+def group_test(value: Any, problems: Problems) -> GroupTest:
+    """``--group-test``: one of :data:`GROUP_TESTS`, ``"onesample"`` by default."""
+    test: GroupTest = value or "onesample"
+    if test not in GROUP_TESTS:
+        problems.append(UsageError(f"--group-test {test!r}: use one of {', '.join(GROUP_TESTS)}"))
+    return test
+
+
+def corrections(value: Any, problems: Problems) -> tuple[str, ...]:
+    """``--correction``: the corrections given (each once, in order), ``("fdr",)`` by default."""
+    given = tuple(dict.fromkeys(as_list(value))) or ("fdr",)
+    for correction in given:
+        if correction not in CORRECTIONS:
+            problems.append(UsageError(f"--correction {correction!r}: use any of {', '.join(CORRECTIONS)}"))
+    return given
+
+
+def check_strategy(spec: str, problems: Problems) -> None:
+    """Check that ``--denoise-strategy`` names a preset or a readable strategy file (reported if not)."""
+    from bidsapp.steps.strategies import load_strategy
+
+    _collect(lambda: load_strategy(spec), problems)
+
+
+def check_atlas(spec: str, space: str, problems: Problems) -> None:
+    """Check that ``--atlas`` names an atlas whose files exist for ``space`` (reported if not)."""
+    from bidsapp.inputs.atlas import find_atlas_files
+
+    _collect(lambda: find_atlas_files(spec, space), problems)
+
+
+def _collect(check: Callable[[], object], problems: Problems) -> None:
+    """Run ``check``, collecting the error it raises instead of stopping."""
+    try:
+        check()
+    except BidsAppError as error:
+        problems.append(error)
