@@ -24,6 +24,8 @@ from bidsapp.errors import (
     UsageError,
     raise_collected,
 )
+from bidsapp.steps.glm.contrasts import Contrast
+from bidsapp.steps.seeds import Seed
 
 AnalysisLevel = Literal["participant", "group"]
 InputType = Literal["auto", "fmriprep", "hcp"]
@@ -108,24 +110,6 @@ class Execution:
     dry_run: bool = False
     reports: bool = True
     verbosity: int = 0
-
-
-@dataclass(frozen=True)
-class Seed:
-    """A sphere seed: ``name`` at MNI coordinates ``x, y, z`` in mm."""
-
-    name: str
-    x: float
-    y: float
-    z: float
-
-
-@dataclass(frozen=True)
-class Contrast:
-    """A first-level contrast: ``name`` (letters and digits) and an expression over condition names."""
-
-    name: str
-    expression: str
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from bidsapp import __version__
 from bidsapp.inputs.discovery import Run, RunProblem
 from bidsapp.inputs.hcp import is_course_layout, read_course_runs
 from bidsapp.errors import BidsAppError, InvalidDatasetError, MissingInputError, UsageError
-from bidsapp.steps.glm import check_events, read_events
+from bidsapp.steps.glm.events import check_events, read_events
 from bidsapp.inputs.parcel_labels import read_regions
 
 SUFFIX = "space-fsLR_seg-Glasser_stat-mean_timeseries"

@@ -40,7 +40,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bidsapp.steps.connectivity import STAT_LABELS, covariance, fisher_z, from_covariance, network_means, pooled_covariance
+from bidsapp.steps.connectivity import (
+    STAT_LABELS,
+    covariance,
+    fisher_z_matrix,
+    from_covariance,
+    network_means,
+    pooled_covariance,
+)
 from bidsapp.inputs.discovery import run_name
 from bidsapp.inputs.readers import read_parcel_timeseries
 from bidsapp.steps.parcel_cleaning import clean_parcels, parcel_strategy
@@ -131,9 +138,9 @@ def _rest(plan: RestPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
                            _KINDS[stat], volumes[scope], len(names))
         sidecar = sidecars.relmat(stat, desc, runs, dummy, analysis, coordinates)
         if desc == "fisherz":
-            text = relmat_text(fisher_z(matrix), names)
+            text = relmat_text(fisher_z_matrix(matrix), names)
         elif desc == "networks":
-            means = network_means(fisher_z(matrix), parcels["network"])
+            means = network_means(fisher_z_matrix(matrix), parcels["network"])
             text = relmat_text(means.to_numpy(), means.index.tolist(), index_column="network")
             written[output.path] = means
         else:
@@ -161,7 +168,7 @@ def _task(plan: TaskPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
                    high_pass_hz=analysis.high_pass_hz)
     averages = selective_average_contrasts(runs, plan.contrasts, plan.conditions)
     for contrast in plan.contrasts:
-        maps = fit.maps[contrast.name]
+        maps = fit.contrasts[contrast.name].maps
         output = plan.statmaps[contrast.name]
         sidecar = sidecars.statmap(contrast, plan, fit, maps.dof, analysis, dummy)
         written[output.path] = statmap_table(maps, parcels)

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bidsapp.config import Analysis, Contrast
+from bidsapp.config import Analysis
 from bidsapp.steps.connectivity import MAX_ABS_R
 from bidsapp.inputs.discovery import Run
-from bidsapp.steps.glm import DEFAULT_HIGH_PASS_HZ
-from bidsapp.steps.parcel_glm import TaskFit, condition_weights
+from bidsapp.steps.glm.contrasts import STATISTICS, Contrast, condition_weights
+from bidsapp.steps.glm.design import DEFAULT_HIGH_PASS_HZ
+from bidsapp.steps.parcel_glm import TaskFit
 
 STRATEGY = {"Name": "none", "Detrend": True, "Standardize": "zscore_sample", "Confounds": [],
             "Description": "Parcellated HCP data have no confounds: each run's parcel series were linearly "
@@ -65,7 +66,7 @@ def statmap(contrast: Contrast, plan, fit: TaskFit, dof: float, analysis: Analys
         "Contrast": {"Name": contrast.name, "Expression": contrast.expression,
                      "Weights": condition_weights(contrast, plan.conditions)},
         "Conditions": list(plan.conditions),
-        "RunsCombined": fit.runs[contrast.name],
+        "RunsCombined": list(fit.contrasts[contrast.name].runs),
         "CombinationMethod": "fixed effects (sum of run contrasts scaled by 1/n_runs, as nilearn FirstLevelModel)",
         "DegreesOfFreedom": dof,
         "HRFModel": analysis.hrf_model, "NoiseModel": analysis.noise_model, "DriftModel": "cosine",
@@ -78,11 +79,9 @@ def statmap(contrast: Contrast, plan, fit: TaskFit, dof: float, analysis: Analys
         "name": {"Description": "Glasser parcel"},
         "hemisphere": {"Description": "right or left"},
         "network": {"Description": "Cole-Anticevic network (Ji et al. 2019)"},
-        "effect": {"Description": "contrast estimate c'beta", "Units": fit.units},
-        "variance": {"Description": "variance of the contrast estimate"},
-        "t": {"Description": "t statistic, effect / sqrt(variance)"},
-        "z": {"Description": "z statistic with the upper-tail probability of t"},
-        "p": {"Description": "one-sided (upper-tail) p-value of t"},
+        **{statistic.name: {"Description": statistic.description,
+                            **({"Units": fit.units} if statistic.name == "effect" else {})}
+           for statistic in STATISTICS},
     }
 
 
