@@ -19,6 +19,8 @@ from typing import Any, Literal
 from bidsapp import options
 from bidsapp.errors import BidsAppError, MissingInputError, UnknownLevelError, UsageError, raise_collected
 from bidsapp.options import DEFAULT_SPACE, AnalysisLevel, GroupTest, InputType, NoiseModel, Problems
+from bidsapp.steps.glm.contrasts import Contrast
+from bidsapp.steps.seeds import Seed
 
 _SEED = re.compile(r"^(?P<name>[A-Za-z0-9]+)=(?P<coords>[^=]+)$")
 _CONTRAST = re.compile(r"^(?P<name>[A-Za-z0-9]+)=(?P<expression>.+)$")
@@ -85,24 +87,6 @@ class Execution:
     dry_run: bool = False
     reports: bool = True
     verbosity: int = 0
-
-
-@dataclass(frozen=True)
-class Seed:
-    """A sphere seed: ``name`` at MNI coordinates ``x, y, z`` in mm."""
-
-    name: str
-    x: float
-    y: float
-    z: float
-
-
-@dataclass(frozen=True)
-class Contrast:
-    """A first-level contrast: ``name`` (letters and digits) and an expression over condition names."""
-
-    name: str
-    expression: str
 
 
 @dataclass(frozen=True)

@@ -358,8 +358,7 @@ def test_convert_reports_bad_runs(hcp, tmp_path, capsys):
 
 
 def test_hcp_task_presets_expand_to_contrasts():
-    from bidsapp.config import Contrast
-    from bidsapp.steps.glm import contrast_vector
+    from bidsapp.steps.glm.contrasts import Contrast, contrast_vector
     from bidsapp.steps.task_models import design_conditions, hcp_task_presets, task_contrasts
 
     presets = hcp_task_presets()

@@ -1,4 +1,4 @@
-"""Small file writers shared by the demo simulators."""
+"""Small file writers shared by the demo simulators (atomic: :func:`bidsapp.outputs.atomic.write_atomically`)."""
 
 from __future__ import annotations
 
@@ -9,31 +9,26 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from bidsapp.outputs.atomic import write_atomically
+
 __all__ = ["write_json", "write_tsv", "write_text", "write_nifti", "participant_labels"]
 
 
 def write_json(path: Path, obj) -> Path:
     """Write ``obj`` as indented JSON, creating parent directories."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2) + "\n")
-    return path
+    text = json.dumps(obj, indent=2) + "\n"
+    return write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def write_tsv(path: Path, table: pd.DataFrame, float_format: str | None = None) -> Path:
     """Write a BIDS TSV (tab-separated, ``n/a`` for missing, no index)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format=float_format)
-    return path
+    return write_atomically(path, lambda tmp: table.to_csv(tmp, sep="\t", index=False, na_rep="n/a",
+                                                           float_format=float_format))
 
 
 def write_text(path: Path, text: str) -> Path:
     """Write a text file, creating parent directories."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+    return write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def write_nifti(
@@ -67,8 +62,6 @@ def write_nifti(
     -------
     Path
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.asarray(data)
     if quantum:
         arr = np.round(arr / quantum) * quantum
@@ -84,8 +77,7 @@ def write_nifti(
         hdr.set_zooms(hdr.get_zooms()[:3] + (float(tr),))
     img.set_qform(affine, code=xform_code)
     img.set_sform(affine, code=xform_code)
-    nib.save(img, path)
-    return path
+    return write_atomically(path, lambda tmp: nib.save(img, tmp))
 
 
 def participant_labels(participants) -> list[str]:

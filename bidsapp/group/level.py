@@ -18,17 +18,17 @@ import pandas as pd
 
 from bidsapp import __version__
 from bidsapp.config import Config, Selection
-from bidsapp.inputs.discovery import Inventory
 from bidsapp.errors import NoDataError, UsageError
 from bidsapp.group.analyses import feature_analysis, voxel_analysis
 from bidsapp.group.inputs import GroupInput, find_group_inputs, within_participant_inputs
 from bidsapp.group.results import AnalysisInputs, GroupResult
+from bidsapp.inputs.discovery import Inventory
 from bidsapp.outputs.layout import GROUP_REPORT, RUN_SUMMARY
+from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.progress import progress
 from bidsapp.reports.group import render_group_report
 from bidsapp.stats.design import group_design
 from bidsapp.stats.model_file import model_design
-from bidsapp.outputs.writer import DerivativesWriter
 
 LOGGER = logging.getLogger(__name__)
 

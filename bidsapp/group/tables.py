@@ -33,7 +33,15 @@ import pandas as pd
 from scipy import ndimage
 from scipy.stats import scoreatpercentile
 
-from bidsapp.inputs.atlas_labels import Atlas, atlas_voxels, ijk_to_xyz, load_atlas, point_label, region_shares, sample_atlas
+from bidsapp.inputs.atlas_labels import (
+    Atlas,
+    atlas_voxels,
+    ijk_to_xyz,
+    load_atlas,
+    point_label,
+    region_shares,
+    sample_atlas,
+)
 
 DEFAULT_ATLASES = ("aal", "desikan_killiany", "harvard_oxford")
 CLUSTER_COLUMNS = ("cluster_id", "peak_x", "peak_y", "peak_z", "cluster_mean", "volume_mm")

@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,24 +40,14 @@ from bidsapp.errors import BidsAppError, InvalidDatasetError, MissingInputError,
 from bidsapp.inputs.discovery import Run, RunProblem
 from bidsapp.inputs.hcp import is_course_layout, read_course_runs
 from bidsapp.inputs.parcel_labels import read_regions
-from bidsapp.steps.glm import check_events, read_events
+from bidsapp.outputs.atomic import write_atomically
+from bidsapp.steps.glm.events import check_events, read_events
 
 SUFFIX = "space-fsLR_seg-Glasser_stat-mean_timeseries"
 
 
-def _write(path: Path, save: Callable[[Path], object]) -> None:
-    """Write via a temporary file in the same directory, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_text(path: Path, text: str) -> None:
-    _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def timeseries_text(data: np.ndarray, names: Sequence[str]) -> str:
@@ -88,7 +77,8 @@ def convert_run(run: Run, names: Sequence[str], out_dir: Path) -> None:
     if run.events is not None:
         events = read_events(run.events)
         check_events(events, run.n_volumes, run.repetition_time, run.events)
-        _write(func / f"{stem}_events.tsv", lambda tmp: events.to_csv(tmp, sep="\t", index=False, lineterminator="\n"))
+        write_atomically(func / f"{stem}_events.tsv",
+                         lambda tmp: events.to_csv(tmp, sep="\t", index=False, lineterminator="\n"))
     sidecar = {"RepetitionTime": run.repetition_time, "TaskName": run.entities["task"],
                "Atlas": "Glasser", "Space": "fsLR", "Sources": [str(run.data)],
                "Description": "Mean time series of each Glasser parcel, converted from the HCP course layout "
@@ -128,9 +118,9 @@ def convert(hcp_dir: Path, out_dir: Path, participants: Sequence[str] | None = N
     _write_text(out_dir / "participants.tsv", participants_tsv)
     dseg = out_dir / "atlases" / "atlas-Glasser" / "atlas-Glasser_dseg.tsv"
     table = labels_table(hcp_dir)
-    _write(dseg, lambda tmp: table.to_csv(tmp, sep="\t", index=False, lineterminator="\n"))
+    write_atomically(dseg, lambda tmp: table.to_csv(tmp, sep="\t", index=False, lineterminator="\n"))
     if (hcp_dir / "atlas.npz").is_file():
-        _write(out_dir / "atlas.npz", lambda tmp: shutil.copyfile(hcp_dir / "atlas.npz", tmp))
+        write_atomically(out_dir / "atlas.npz", lambda tmp: shutil.copyfile(hcp_dir / "atlas.npz", tmp))
     return problems
 
 

@@ -16,7 +16,6 @@ import json
 import math
 import numbers
 import os
-import secrets
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from bidsapp.errors import UsageError
+from bidsapp.outputs.atomic import replace_atomically, temporary_path
 from bidsapp.outputs.layout import BIDSIGNORE, OutputLayout
 
 BIDS_VERSION = "1.10.0"
@@ -91,22 +91,6 @@ def _json_text(obj: Any) -> str:
     return json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _temporary_path(path: Path) -> Path:
-    """Create (exclusively, honouring the umask) an empty hidden temporary beside ``path``.
-
-    The name keeps the final extension, e.g. ``.sub-01_bold.1234.9f3a1c2e.tmp.nii.gz``,
-    because nibabel chooses the format from it.
-    """
-    stem, dot, extension = path.name.partition(".")
-    while True:
-        tmp = path.with_name(f".{stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{dot}{extension}")
-        try:
-            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        except FileExistsError:
-            continue
-        return tmp
-
-
 def _write_text_file(path: Path, text: str) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as stream:
         stream.write(text)
@@ -122,7 +106,7 @@ def _publish_once(final: Path, text: str) -> None:
     """
     if final.exists():
         return
-    tmp = _temporary_path(final)
+    tmp = temporary_path(final)
     try:
         _write_text_file(tmp, text)
         try:
@@ -337,28 +321,11 @@ class DerivativesWriter:
         return self._replace_atomically([(path, save), (sidecar_path(path), lambda tmp: _write_text_file(tmp, text))])
 
     def _replace_atomically(self, files: Iterable[tuple[Path, Callable[[Path], Any]]]) -> Path:
-        """Write every file to a temporary, then rename them all into place in the given order.
-
-        With a sidecar last, an existing sidecar is removed before the data file is replaced, so
-        the final sidecar always describes the final data file: an interruption in between leaves
-        data without a sidecar, which :meth:`is_complete` reports as incomplete.
-        """
+        """:func:`~bidsapp.outputs.atomic.replace_atomically`, for files inside OUTPUT_DIR only."""
         files = list(files)
-        temporaries: list[Path] = []
-        try:
-            for path, save in files:
-                self._check_inside(path)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                temporaries.append(_temporary_path(path))
-                save(temporaries[-1])
-            if len(files) > 1:
-                files[-1][0].unlink(missing_ok=True)
-            for (path, _), tmp in zip(files, temporaries):
-                os.replace(tmp, path)
-        finally:
-            for tmp in temporaries:
-                tmp.unlink(missing_ok=True)
-        return files[0][0]
+        for path, _ in files:
+            self._check_inside(path)
+        return replace_atomically(files)
 
     def _check_inside(self, path: Path) -> None:
         if not path.resolve().is_relative_to(self.output_dir.resolve()):

@@ -10,13 +10,17 @@ float32 array, and every analysis works on that array:
 1. parcel mean time series, cleaned by :func:`nilearn.signal.clean`
    (detrending, filtering, confound regression, censoring);
 2. connectivity matrices of the cleaned series, Fisher z and
-   within/between-network means;
+   within/between-network means (:func:`bidsapp.steps.connectivity.parcel_connectivity`);
 3. seed-to-voxel Pearson r and Fisher z maps for each sphere seed, with the
    voxels cleaned by the same linear operator;
 4. a first-level GLM per task on the voxels and on the parcel means (percent
    signal change), from the raw dataset's events, with the strategy's
    regressors in the design and the censored volumes left out; runs are
-   combined by fixed effects within each session.
+   combined by fixed effects within each session (:func:`combine_task`), with
+   the parcel pipeline's engine (:mod:`bidsapp.steps.glm`).
+
+Each step computes first; :mod:`bidsapp.participant.fmriprep_outputs` only
+writes what it is given.
 
 Outputs that are complete with unchanged parameters are skipped, and a run
 whose outputs are all complete is not read. An HTML report per participant
@@ -33,14 +37,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bidsapp.config import Analysis
 from bidsapp.inputs import atlas as atlases
-from bidsapp.steps import denoise, glm, parcellation, strategies
-from bidsapp.steps import seeds as spheres
-from bidsapp.config import Analysis, Contrast
 from bidsapp.inputs.discovery import Run
-from bidsapp.inputs.runs import parse_entities
 from bidsapp.inputs.readers import read_bold, read_confounds, read_confounds_metadata, read_mask
+from bidsapp.inputs.runs import parse_entities
 from bidsapp.participant import fmriprep_outputs as outputs
+from bidsapp.steps import connectivity, denoise, parcellation, strategies
+from bidsapp.steps import seeds as spheres
+from bidsapp.steps.glm.contrasts import Contrast, contrast_vector, expression_names
+from bidsapp.steps.glm.design import design_matrix
+from bidsapp.steps.glm.events import check_events, read_events
+from bidsapp.steps.glm.fit import RunContrasts, fit_run
+from bidsapp.steps.glm.fixed_effects import CombinedContrast, combine_runs
 from bidsapp.steps.task_models import check_user_contrasts, task_contrasts
 
 LOGGER = logging.getLogger(__name__)
@@ -53,8 +62,9 @@ class PreparedRun:
     """A run with everything checked and derived before its BOLD data are read.
 
     ``carpet`` (a sample of raw voxel series) and ``mean`` (the mean image over
-    the mask) for the report, and ``fits`` (the run's GLM contrasts on
-    ``"voxels"`` and ``"parcels"``) are filled in when the run is processed.
+    the mask) for the report, and ``voxel_fit`` and ``parcel_fit`` (the run's
+    GLM contrasts on the voxels and on the parcels with data) are filled in
+    when the run is processed.
     """
 
     run: Run
@@ -69,7 +79,8 @@ class PreparedRun:
     design: pd.DataFrame | None = None
     carpet: np.ndarray | None = None
     mean: np.ndarray | None = None
-    fits: dict = field(default_factory=dict)
+    voxel_fit: RunContrasts | None = None
+    parcel_fit: RunContrasts | None = None
 
 
 @dataclass
@@ -111,7 +122,7 @@ def planned_outputs(job, writer) -> list[Path]:
     atlas = participant_atlas(job)
     paths = [path for run in job.runs for path in
              outputs.run_paths(writer, run.entities, space_entities(run), atlas, job.analysis).values()]
-    events = {run.name: glm.read_events(run.events) for run in job.runs if run.events is not None}
+    events = {run.name: read_events(run.events) for run in job.runs if run.events is not None}
     by_task: dict[tuple, list[Run]] = {}
     for run in job.runs:
         if run.events is not None:
@@ -130,7 +141,7 @@ def prepare_run(run: Run, analysis: Analysis, strategy: strategies.Strategy, atl
 
     ``grids`` caches the atlas resampled to each BOLD grid across runs.
     Raises the errors of :mod:`bidsapp.steps.denoise`, :mod:`bidsapp.inputs.atlas`,
-    :mod:`bidsapp.steps.seeds` and :mod:`bidsapp.steps.glm`, each naming the file or option.
+    :mod:`bidsapp.steps.seeds` and :mod:`bidsapp.steps.glm.events`, each naming the file or option.
     """
     table = read_confounds(run)
     denoising = denoise.select_confounds(table, read_confounds_metadata(run), strategy, path=run.confounds)
@@ -146,11 +157,11 @@ def prepare_run(run: Run, analysis: Analysis, strategy: strategies.Strategy, atl
     item = PreparedRun(run, space, denoise.normalise_confounds(table)[0], denoising, mask, affine,
                        parcellation.parcel_map(atlas, grids[key], mask), seed_voxels)
     if run.events is not None:
-        item.events = glm.read_events(run.events)
-        glm.check_events(item.events, run.n_volumes, run.repetition_time, run.events)
-        item.design = glm.design_matrix(item.events, run.n_volumes, run.repetition_time, hrf_model=analysis.hrf_model,
-                                        high_pass_hz=outputs.glm_high_pass(strategy),
-                                        confounds=denoising.glm_confounds())
+        item.events = read_events(run.events)
+        check_events(item.events, run.n_volumes, run.repetition_time, run.events)
+        item.design = design_matrix(item.events, run.n_volumes, run.repetition_time, hrf_model=analysis.hrf_model,
+                                    high_pass_hz=outputs.glm_high_pass(strategy),
+                                    confounds=denoising.glm_confounds())
     return item
 
 
@@ -176,10 +187,10 @@ def task_groups(prepared: Sequence[PreparedRun], analysis: Analysis) -> list[Tas
         task = group.entities["task"]
         group.contrasts = task_contrasts(task, sorted(conditions[task]), analysis.contrasts, {})
         for contrast in group.contrasts:  # refuse an expression that does not parse before any work
-            names = set(glm.expression_names(contrast.expression))
+            names = set(expression_names(contrast.expression))
             design = next((item.design for item in group.runs if names <= set(item.design.columns)), None)
             if design is not None:
-                glm.contrast_vector(contrast, design.columns)
+                contrast_vector(contrast, design.columns)
     return list(groups.values())
 
 
@@ -201,7 +212,8 @@ def process_participant(job, writer) -> None:
         for item in group.runs:
             _process_run(item, context, fit=pending, contrasts=group.contrasts)
         if pending:
-            outputs.write_task(context, group)
+            voxels, parcels = combine_task(group)
+            outputs.write_task(context, group, voxels, parcels)
     if job.reports:
         outputs.write_report(context, job.participant, prepared, groups)
 
@@ -229,7 +241,10 @@ def _process_run(item: PreparedRun, context: outputs.Context, *, fit: bool,
         valid = item.parcels.valid
         cleaned = np.full((len(item.denoising.sample_mask), len(valid)), np.nan)
         cleaned[:, valid] = denoise.clean(means[:, valid], strategy, item.denoising, run.repetition_time)
-        outputs.write_parcel_outputs(context, item, cleaned, wanted)
+        result = connectivity.parcel_connectivity(cleaned, valid, analysis.connectivity, context.atlas.networks)
+        for warning in result.warnings.values():
+            LOGGER.warning("%s: %s", run.name, warning)
+        outputs.write_parcel_outputs(context, item, cleaned, result, wanted)
     if any(role.startswith("seed:") for role in wanted):
         cleaner = denoise.cleaning_matrix(strategy, item.denoising, run.repetition_time)
         for seed in analysis.seeds:
@@ -249,9 +264,29 @@ def _fit_run(item: PreparedRun, contrasts: Sequence[Contrast], analysis: Analysi
     Voxels are fitted :data:`VOXEL_BLOCK` at a time (each voxel's fit is its
     own), which bounds the memory the fit needs.
     """
-    columns = set(item.design.columns)
-    estimable = [c for c in contrasts if set(glm.expression_names(c.expression)) <= columns]
-    for unit, data in (("voxels", voxels), ("parcels", means[:, item.parcels.valid])):
-        item.fits[unit] = glm.fit_contrasts(data, item.design, estimable, noise_model=analysis.noise_model,
-                                            sample_mask=item.denoising.sample_mask, signal_scaling=True,
-                                            block=VOXEL_BLOCK)
+    options = {"noise_model": analysis.noise_model, "sample_mask": item.denoising.sample_mask,
+               "signal_scaling": True, "block": VOXEL_BLOCK}
+    item.voxel_fit = fit_run(item.run.name, voxels, item.design, contrasts, units=item.mask, **options)
+    item.parcel_fit = fit_run(item.run.name, means[:, item.parcels.valid], item.design, contrasts,
+                              units=item.parcels.valid, **options)
+
+
+def combine_task(group: TaskGroup) -> tuple[dict[str, CombinedContrast], dict[str, CombinedContrast]]:
+    """Each contrast of a task combined by fixed effects over the runs that estimate it.
+
+    Voxels are those inside the brain mask of every such run; parcels those
+    with data in every such run. A contrast no run can estimate is left out
+    (with a warning).
+
+    Returns
+    -------
+    voxels, parcels : dict of str to CombinedContrast
+        By contrast name.
+    """
+    voxels = combine_runs([item.voxel_fit for item in group.runs if item.voxel_fit is not None], group.contrasts)
+    parcels = combine_runs([item.parcel_fit for item in group.runs if item.parcel_fit is not None], group.contrasts)
+    for contrast in group.contrasts:
+        if contrast.name not in voxels:
+            LOGGER.warning("task %s: no run can estimate contrast %s; not written", group.entities["task"],
+                           contrast.name)
+    return voxels, parcels

@@ -18,10 +18,8 @@ import numpy as np
 import pandas as pd
 
 from bidsapp import __version__
-from bidsapp.steps import connectivity, denoise, glm
-from bidsapp.steps import seeds as spheres
+from bidsapp.config import Analysis
 from bidsapp.inputs.atlas import Atlas, parcel_centroids
-from bidsapp.config import Analysis, Contrast, Seed
 from bidsapp.outputs.layout import (
     CONTRAST_MAP,
     CONTRAST_TABLE,
@@ -34,15 +32,17 @@ from bidsapp.outputs.layout import (
 )
 from bidsapp.outputs.relmat import relmat_text
 from bidsapp.outputs.sidecars import AtlasRecord, ContrastRecord
-from bidsapp.steps.strategies import Strategy
 from bidsapp.outputs.writer import DerivativesWriter
+from bidsapp.steps import connectivity, denoise
+from bidsapp.steps.glm.contrasts import STATISTICS, Contrast
+from bidsapp.steps.glm.design import DEFAULT_HIGH_PASS_HZ
+from bidsapp.steps.glm.fixed_effects import CombinedContrast
+from bidsapp.steps.seeds import Seed
+from bidsapp.steps.strategies import Strategy
 
 LOGGER = logging.getLogger(__name__)
-#: Statistics written per contrast, with what each is (nilearn's conventions, see :mod:`bidsapp.steps.glm`).
-GLM_STATS = {"effect": "contrast estimate, percent signal change", "variance": "variance of the contrast estimate",
-             "t": "t statistic, effect / sqrt(variance)",
-             "z": "standard normal quantile with the same upper-tail probability as t",
-             "p": "one-sided (upper-tail) p-value of t; two-sided is 2 * min(p, 1 - p)"}
+#: Statistics written per contrast, with what each is (:data:`bidsapp.steps.glm.contrasts.STATISTICS`).
+GLM_STATS = {statistic.name: statistic.description for statistic in STATISTICS}
 _ESTIMATORS = {"correlation": "Pearson correlation (numpy.corrcoef)",
                "partial correlation": "negated, normalised inverse of the empirical covariance",
                "covariance": "empirical (maximum-likelihood) covariance, divided by the number of volumes"}
@@ -61,7 +61,7 @@ class Context:
 
 def glm_high_pass(strategy: Strategy) -> float:
     """Cut-off of the design's cosine drift model, Hz: the strategy's high-pass, else nilearn's 0.01 Hz."""
-    return strategy.high_pass_hz or glm.DEFAULT_HIGH_PASS_HZ
+    return strategy.high_pass_hz or DEFAULT_HIGH_PASS_HZ
 
 
 def run_paths(writer: DerivativesWriter, entities: dict, space: dict, atlas: Atlas,
@@ -166,8 +166,9 @@ def _denoise_sidecar(context: Context, item) -> dict:
     return {"RepetitionTime": item.run.repetition_time, **record}
 
 
-def write_parcel_outputs(context: Context, item, cleaned: np.ndarray, wanted: dict[str, Path]) -> None:
-    """The cleaned parcel time series and the connectivity matrices of one run."""
+def write_parcel_outputs(context: Context, item, cleaned: np.ndarray, result: connectivity.ParcelConnectivity,
+                         wanted: dict[str, Path]) -> None:
+    """The cleaned parcel time series and the connectivity matrices of one run (computed by the caller)."""
     atlas, run = context.atlas, item.run
     names = list(item.parcels.names)
     sources = [str(p) for p in (*run.files, *atlas.files)]
@@ -178,24 +179,18 @@ def write_parcel_outputs(context: Context, item, cleaned: np.ndarray, wanted: di
                    "ParcelCoverage": item.parcels.coverage_record()}
         _write(context, "table", wanted["timeseries"], pd.DataFrame(cleaned, columns=names), sidecar,
                run_parameters(context, item, "timeseries"), sources)
-    valid = item.parcels.valid
-    for kind in context.analysis.connectivity:
-        matrix = np.full((len(names), len(names)), np.nan)
-        matrix[np.ix_(valid, valid)] = connectivity.connectivity_matrix(cleaned[:, valid], kind)
+    for kind, matrix in result.matrices.items():
         sidecar = {"Description": f"{kind} between parcels of the cleaned time series; n/a for parcels without data",
                    "Estimator": _ESTIMATORS[kind], **shared}
-        if kind == "partial correlation" and np.isnan(matrix[np.ix_(valid, valid)]).all():
-            sidecar["Warning"] = (f"partial correlation needs more kept volumes ({len(cleaned)}) than parcels with "
-                                  f"data ({int(valid.sum())}); use an atlas with fewer parcels")
-            LOGGER.warning("%s: %s", run.name, sidecar["Warning"])
+        if kind in result.warnings:
+            sidecar["Warning"] = result.warnings[kind]
         _write_matrix(context, wanted, f"relmat:{kind}", matrix, names, sidecar, item, sources)
-        if kind == "correlation":
-            z = connectivity.fisher_z(matrix)
-            _write_matrix(context, wanted, "relmat:fisherz", z, names,
+        if kind == "correlation" and result.fisher_z is not None:
+            _write_matrix(context, wanted, "relmat:fisherz", result.fisher_z, names,
                           {**sidecar, "Description": "Fisher z (arctanh r) of the Pearson correlations; n/a on the "
                                                      "diagonal and for parcels without data"}, item, sources)
-            if atlas.networks and "relmat:networks" in wanted:
-                table = connectivity.network_means(z, atlas.networks)
+            if result.networks is not None and "relmat:networks" in wanted:
+                table = result.networks
                 sidecar = {**sidecar, "Description": "Mean Fisher z over pairs of distinct parcels within and "
                                                      "between networks (n/a pairs left out)"}
                 _write(context, "text", wanted["relmat:networks"],
@@ -226,7 +221,7 @@ def write_seed_outputs(context: Context, item, seed: Seed, r: np.ndarray, wanted
                         "RadiusMM": context.analysis.seed_radius_mm,
                         "NumberOfVoxels": int(len(item.seed_voxels[seed.name]))},
                "SmoothingFWHM": context.analysis.smoothing_fwhm_mm, **_denoise_sidecar(context, item)}
-    for key, values, what in (("r", r, "Pearson r"), ("z", spheres.fisher_z(r), "Fisher z (arctanh r)")):
+    for key, values, what in (("r", r, "Pearson r"), ("z", connectivity.fisher_z(r), "Fisher z (arctanh r)")):
         role = f"seed:{seed.name}:{key}"
         if role in wanted:
             _write(context, "image", wanted[role], _volume(values, item.mask, item.affine),
@@ -234,34 +229,28 @@ def write_seed_outputs(context: Context, item, seed: Seed, r: np.ndarray, wanted
                    [str(p) for p in item.run.files])
 
 
-def _subset(contrast, index: np.ndarray):
-    """A nilearn contrast restricted to some units (voxels or parcels)."""
-    from nilearn.glm.contrasts import Contrast as NilearnContrast
+def write_task(context: Context, group, voxels: dict[str, CombinedContrast],
+               parcels: dict[str, CombinedContrast]) -> None:
+    """Write each contrast's maps and parcel table, as combined over runs by the compute step.
 
-    return NilearnContrast(effect=contrast.effect[..., index], variance=contrast.variance[index], dim=contrast.dim,
-                           dof=contrast.dof, stat_type=contrast.stat_type)
-
-
-def write_task(context: Context, group) -> None:
-    """Combine each contrast over the runs that estimate it (fixed effects) and write maps and parcel tables.
-
-    Voxels are those inside every run's brain mask; parcels those with data in every run.
+    Parameters
+    ----------
+    context : Context
+    group : bidsapp.participant.fmriprep.TaskGroup
+    voxels, parcels : dict of str to CombinedContrast
+        By contrast name (:func:`bidsapp.participant.fmriprep.combine_task`); the
+        voxel maps' ``units`` is the brain mask they cover, the parcel maps' the
+        parcels with data. Contrasts absent from ``voxels`` are not written.
     """
     parameters = task_parameters(context, group)
     paths = task_paths(context.writer, group.entities, group.runs[0].space, context.atlas, group.contrasts)
     atlas = context.atlas
     for contrast in group.contrasts:
-        runs = [item for item in group.runs if contrast.name in item.fits.get("voxels", {})]
-        if not runs:
-            LOGGER.warning("task %s: no run can estimate contrast %s; not written", group.entities["task"],
-                           contrast.name)
+        if contrast.name not in voxels:
             continue
-        mask = np.logical_and.reduce([item.mask for item in runs])
-        valid = np.logical_and.reduce([item.parcels.valid for item in runs])
-        maps = glm.fixed_effects([_subset(item.fits["voxels"][contrast.name], np.flatnonzero(mask[item.mask]))
-                                  for item in runs])
-        parcel_maps = glm.fixed_effects([_subset(item.fits["parcels"][contrast.name],
-                                                 np.flatnonzero(valid[item.parcels.valid])) for item in runs])
+        combined, parcel_combined = voxels[contrast.name], parcels[contrast.name]
+        maps, parcel_maps, mask, valid = combined.maps, parcel_combined.maps, combined.units, parcel_combined.units
+        runs = [item for item in group.runs if item.run.name in combined.runs]
         sidecar = {"Description": f"First-level contrast {contrast.name} = {contrast.expression}, runs combined by "
                                   "fixed effects", **contrast_record(contrast, group).to_sidecar(),
                    "Runs": [item.run.name for item in runs], "HRFModel": context.analysis.hrf_model,

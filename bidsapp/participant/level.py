@@ -24,10 +24,10 @@ from bidsapp import __version__
 from bidsapp.config import Analysis, Config, Execution
 from bidsapp.inputs.discovery import Inventory, Run
 from bidsapp.inputs.readers import read_confounds, read_parcel_timeseries
-from bidsapp.progress import progress
-from bidsapp.steps.qc import FD_THRESHOLD_MM, motion_summary, parcel_summary
 from bidsapp.outputs.layout import RUN_SUMMARY
 from bidsapp.outputs.writer import DerivativesWriter
+from bidsapp.progress import progress
+from bidsapp.steps.qc import FD_THRESHOLD_MM, motion_summary, parcel_summary
 
 LOGGER = logging.getLogger(__name__)
 

@@ -40,16 +40,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bidsapp.steps.connectivity import STAT_LABELS, covariance, fisher_z, from_covariance, network_means, pooled_covariance
 from bidsapp.inputs.discovery import run_name
-from bidsapp.inputs.readers import read_parcel_timeseries
-from bidsapp.steps.parcel_cleaning import clean_parcels, parcel_strategy
-from bidsapp.steps.parcel_glm import TaskRun, fit_task, selective_average_contrasts, statmap_table
 from bidsapp.inputs.parcel_labels import node_coordinates, parcel_table
-from bidsapp.participant import parcels_sidecars as sidecars
-from bidsapp.participant.parcels_plan import RestPlan, TaskPlan, dummy_volumes, plan_participant
+from bidsapp.inputs.readers import read_parcel_timeseries
 from bidsapp.outputs.relmat import relmat_text
 from bidsapp.outputs.writer import DerivativesWriter
+from bidsapp.participant import parcels_sidecars as sidecars
+from bidsapp.participant.parcels_plan import RestPlan, TaskPlan, dummy_volumes, plan_participant
+from bidsapp.steps.connectivity import (
+    STAT_LABELS,
+    covariance,
+    fisher_z_matrix,
+    from_covariance,
+    network_means,
+    pooled_covariance,
+)
+from bidsapp.steps.parcel_cleaning import clean_parcels, parcel_strategy
+from bidsapp.steps.parcel_glm import TaskRun, fit_task, selective_average_contrasts, statmap_table
 
 LOGGER = logging.getLogger(__name__)
 _KINDS = {label: kind for kind, label in STAT_LABELS.items()}
@@ -109,6 +116,46 @@ def _rest(plan: RestPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
         return False
     analysis = job.analysis
     dummy = dummy_volumes(analysis.dummy_scans)
+    coordinates = node_coordinates(job.runs[0].data, job.participant, len(parcels))
+    for key, table in rest_connectivity(plan, list(todo), job, parcels).items():
+        scope, stat, desc = key
+        output = todo[key]
+        runs = plan.runs if scope == "combined" else [run for run in plan.runs if run.name == scope]
+        sidecar = sidecars.relmat(stat, desc, runs, dummy, analysis, coordinates)
+        text = relmat_text(table.to_numpy(), table.index.tolist(), index_column=str(table.index.name))
+        if desc == "networks" or (scope, stat, desc) == ("combined", "pearsoncorrelation", None):
+            written[output.path] = table
+        writer.write_text(output.path, text, sidecar, parameters=output.parameters,
+                          sources=output.parameters["inputs"])
+    LOGGER.info("%s: wrote %d connectivity matrices", run_name(plan.entities), len(todo))
+    return True
+
+
+def rest_connectivity(plan: RestPlan, keys: list[tuple[str, str, str | None]], job,
+                      parcels: pd.DataFrame) -> dict[tuple[str, str, str | None], pd.DataFrame]:
+    """The connectivity matrices of one group of resting runs, per output key of ``plan``.
+
+    Each run is cleaned (:func:`~bidsapp.steps.parcel_cleaning.clean_parcels`) and
+    its covariance computed once; the combined runs' covariance is pooled from them.
+
+    Parameters
+    ----------
+    plan : RestPlan
+    keys : list of (scope, stat, desc)
+        The outputs to compute (keys of ``plan.outputs``).
+    job : bidsapp.participant.level.ParticipantJob
+    parcels : DataFrame
+        Columns name and network, one row per parcel.
+
+    Returns
+    -------
+    dict of (scope, stat, desc) to DataFrame
+        Parcel x parcel matrices (index named ``node``; Fisher z for ``desc``
+        ``fisherz``), or network x network mean Fisher z (index named
+        ``network``) for ``desc`` ``networks``.
+    """
+    analysis = job.analysis
+    dummy = dummy_volumes(analysis.dummy_scans)
     cleaned = {run.name: clean_parcels(read_parcel_timeseries(run)[dummy:], run.repetition_time,
                                        high_pass_hz=analysis.high_pass_hz, low_pass_hz=analysis.low_pass_hz)
                for run in plan.runs}
@@ -117,28 +164,19 @@ def _rest(plan: RestPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
     volumes = {name: len(data) for name, data in cleaned.items()}
     volumes["combined"] = sum(volumes.values())
     names = parcels["name"].tolist()
-    coordinates = node_coordinates(job.runs[0].data, job.participant, len(names))
-    for (scope, stat, desc), output in todo.items():
-        runs = plan.runs if scope == "combined" else [run for run in plan.runs if run.name == scope]
+    tables = {}
+    for key in keys:
+        scope, stat, desc = key
         matrix = from_covariance(covariances[scope], _KINDS[stat], volumes[scope])
         if np.isnan(matrix).all():
-            LOGGER.warning("%s: %s not estimable from %d volumes of %d parcels (all n/a)", output.path.name,
+            LOGGER.warning("%s: %s not estimable from %d volumes of %d parcels (all n/a)", plan.outputs[key].path.name,
                            _KINDS[stat], volumes[scope], len(names))
-        sidecar = sidecars.relmat(stat, desc, runs, dummy, analysis, coordinates)
-        if desc == "fisherz":
-            text = relmat_text(fisher_z(matrix), names)
-        elif desc == "networks":
-            means = network_means(fisher_z(matrix), parcels["network"])
-            text = relmat_text(means.to_numpy(), means.index.tolist(), index_column="network")
-            written[output.path] = means
-        else:
-            text = relmat_text(matrix, names)
-            if (scope, stat) == ("combined", "pearsoncorrelation"):
-                written[output.path] = pd.DataFrame(matrix, index=pd.Index(names, name="node"), columns=names)
-        writer.write_text(output.path, text, sidecar, parameters=output.parameters,
-                          sources=output.parameters["inputs"])
-    LOGGER.info("%s: wrote %d connectivity matrices", run_name(plan.entities), len(todo))
-    return True
+        if desc == "networks":
+            tables[key] = network_means(fisher_z_matrix(matrix), parcels["network"])
+            continue
+        values = fisher_z_matrix(matrix) if desc == "fisherz" else matrix
+        tables[key] = pd.DataFrame(values, index=pd.Index(names, name="node"), columns=names)
+    return tables
 
 
 def _task(plan: TaskPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
@@ -156,7 +194,7 @@ def _task(plan: TaskPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
                    high_pass_hz=analysis.high_pass_hz)
     averages = selective_average_contrasts(runs, plan.contrasts, plan.conditions)
     for contrast in plan.contrasts:
-        maps = fit.maps[contrast.name]
+        maps = fit.contrasts[contrast.name].maps
         output = plan.statmaps[contrast.name]
         sidecar = sidecars.statmap(contrast, plan, fit, maps.dof, analysis, dummy)
         written[output.path] = statmap_table(maps, parcels)

@@ -7,7 +7,7 @@ and the skip checks are cheap, and it reports bad or missing inputs before any
 time series is read:
 
 * events starting after the end of their run stop the participant
-  (:func:`bidsapp.steps.glm.check_events`, exit code 66);
+  (:func:`bidsapp.steps.glm.events.check_events`, exit code 66);
 * a task with one of its two phase-encoding runs (LR, RL) missing on disk, or
   a run without events, is skipped with a warning naming the missing file;
 * a condition missing from one run's EVs is estimated from the other runs,
@@ -24,14 +24,15 @@ from typing import Any
 import pandas as pd
 
 from bidsapp import __version__
-from bidsapp.config import Contrast
-from bidsapp.steps.connectivity import STAT_LABELS
 from bidsapp.inputs.discovery import Run
 from bidsapp.inputs.hcp import BOLD_NAMES
-from bidsapp.steps.glm import DEFAULT_HIGH_PASS_HZ, check_events, expression_names, read_events
-from bidsapp.steps.task_models import check_user_contrasts, design_conditions, hcp_task_presets, task_contrasts
 from bidsapp.outputs.layout import CONTRAST_TABLE, RELMAT
 from bidsapp.outputs.writer import DerivativesWriter
+from bidsapp.steps.connectivity import STAT_LABELS
+from bidsapp.steps.glm.contrasts import Contrast, expression_names
+from bidsapp.steps.glm.design import DEFAULT_HIGH_PASS_HZ
+from bidsapp.steps.glm.events import check_events, read_events
+from bidsapp.steps.task_models import check_user_contrasts, design_conditions, hcp_task_presets, task_contrasts
 
 LOGGER = logging.getLogger(__name__)
 #: Entities every parcel output carries (HCP data: fsLR surface, Glasser parcels).

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bidsapp.config import Analysis, Contrast
-from bidsapp.steps.connectivity import MAX_ABS_R
+from bidsapp.config import Analysis
 from bidsapp.inputs.discovery import Run
 from bidsapp.outputs.sidecars import AtlasRecord, ContrastRecord
-from bidsapp.steps.glm import DEFAULT_HIGH_PASS_HZ
-from bidsapp.steps.parcel_glm import TaskFit, condition_weights
+from bidsapp.steps.connectivity import MAX_ABS_R
+from bidsapp.steps.glm.contrasts import STATISTICS, Contrast, condition_weights
+from bidsapp.steps.glm.design import DEFAULT_HIGH_PASS_HZ
+from bidsapp.steps.parcel_glm import TaskFit
 
 STRATEGY = {"Name": "none", "Detrend": True, "Standardize": "zscore_sample", "Confounds": [],
             "Description": "Parcellated HCP data have no confounds: each run's parcel series were linearly "
@@ -63,7 +64,7 @@ def statmap(contrast: Contrast, plan, fit: TaskFit, dof: float, analysis: Analys
         "Description": f"First-level GLM contrast {contrast.name} per Glasser parcel, runs combined by fixed effects",
         **ContrastRecord(contrast.name, contrast.expression, tuple(plan.conditions),
                          condition_weights(contrast, plan.conditions)).to_sidecar(),
-        "RunsCombined": fit.runs[contrast.name],
+        "RunsCombined": list(fit.contrasts[contrast.name].runs),
         "CombinationMethod": "fixed effects (sum of run contrasts scaled by 1/n_runs, as nilearn FirstLevelModel)",
         "DegreesOfFreedom": dof,
         "HRFModel": analysis.hrf_model, "NoiseModel": analysis.noise_model, "DriftModel": "cosine",
@@ -76,11 +77,9 @@ def statmap(contrast: Contrast, plan, fit: TaskFit, dof: float, analysis: Analys
         "name": {"Description": "Glasser parcel"},
         "hemisphere": {"Description": "right or left"},
         "network": {"Description": "Cole-Anticevic network (Ji et al. 2019)"},
-        "effect": {"Description": "contrast estimate c'beta", "Units": fit.units},
-        "variance": {"Description": "variance of the contrast estimate"},
-        "t": {"Description": "t statistic, effect / sqrt(variance)"},
-        "z": {"Description": "z statistic with the upper-tail probability of t"},
-        "p": {"Description": "one-sided (upper-tail) p-value of t"},
+        **{statistic.name: {"Description": statistic.description,
+                            **({"Units": fit.units} if statistic.name == "effect" else {})}
+           for statistic in STATISTICS},
     }
 
 

@@ -18,6 +18,7 @@ al. 2019, NeuroImage 185:35).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -30,6 +31,28 @@ STAT_LABELS = {"correlation": "pearsoncorrelation", "partial correlation": "part
                "covariance": "covariance"}
 #: Largest |r| before Fisher's z, so that z stays finite (|z| <= 8.4).
 MAX_ABS_R = 1.0 - 1e-7
+
+
+@dataclass(frozen=True)
+class ParcelConnectivity:
+    """The connectivity of one run's cleaned parcel series, on every parcel of the atlas.
+
+    Attributes
+    ----------
+    matrices : dict of str to ndarray of shape (n_parcels, n_parcels)
+        By kind; NaN rows and columns for parcels without data.
+    fisher_z : ndarray of shape (n_parcels, n_parcels), optional
+        Fisher z of the correlation matrix (NaN diagonal), when correlation is one of the kinds.
+    networks : DataFrame, optional
+        Mean Fisher z within and between networks (:func:`network_means`), when networks are known.
+    warnings : dict of str to str
+        By kind, why a matrix is all NaN.
+    """
+
+    matrices: dict[Kind, np.ndarray]
+    fisher_z: np.ndarray | None = None
+    networks: pd.DataFrame | None = None
+    warnings: dict[Kind, str] = field(default_factory=dict)
 
 
 def covariance(data: np.ndarray) -> np.ndarray:
@@ -108,9 +131,14 @@ def from_covariance(cov: np.ndarray, kind: Kind, n_volumes: int) -> np.ndarray:
     raise ValueError(f"unknown connectivity kind {kind!r}; use one of {', '.join(STAT_LABELS)}")
 
 
-def fisher_z(corr: np.ndarray) -> np.ndarray:
-    """Fisher's z of a correlation matrix: ``arctanh(r)``, |r| clipped to :data:`MAX_ABS_R`, NaN diagonal."""
-    z = np.arctanh(np.clip(corr, -MAX_ABS_R, MAX_ABS_R))
+def fisher_z(r: np.ndarray) -> np.ndarray:
+    """Fisher's z of correlations (any shape): ``arctanh(r)``, |r| clipped to :data:`MAX_ABS_R`."""
+    return np.arctanh(np.clip(r, -MAX_ABS_R, MAX_ABS_R))
+
+
+def fisher_z_matrix(corr: np.ndarray) -> np.ndarray:
+    """Fisher's z of a correlation matrix (:func:`fisher_z`), with a NaN (undefined) diagonal."""
+    z = fisher_z(corr)
     np.fill_diagonal(z, np.nan)
     return z
 
@@ -141,3 +169,38 @@ def network_means(matrix: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / counts, np.nan)
     return pd.DataFrame(means, index=pd.Index(networks, name="network"), columns=networks)
+
+
+def parcel_connectivity(cleaned: np.ndarray, valid: np.ndarray, kinds: Sequence[Kind],
+                        networks: Sequence[str] | None = None) -> ParcelConnectivity:
+    """The connectivity matrices of one run between the parcels with data, placed among all parcels.
+
+    Parameters
+    ----------
+    cleaned : ndarray of shape (n_volumes, n_parcels)
+        Cleaned parcel series (columns of parcels without data are ignored).
+    valid : ndarray of bool, shape (n_parcels,)
+        The parcels with data.
+    kinds : sequence of {"correlation", "partial correlation", "covariance"}
+    networks : sequence of str, optional
+        Each parcel's network, for within/between-network means of Fisher z.
+
+    Returns
+    -------
+    ParcelConnectivity
+    """
+    n_parcels = len(valid)
+    matrices: dict[Kind, np.ndarray] = {}
+    warnings: dict[Kind, str] = {}
+    z = means = None
+    for kind in kinds:
+        matrix = np.full((n_parcels, n_parcels), np.nan)
+        matrix[np.ix_(valid, valid)] = connectivity_matrix(cleaned[:, valid], kind)
+        matrices[kind] = matrix
+        if kind == "partial correlation" and np.isnan(matrix[np.ix_(valid, valid)]).all():
+            warnings[kind] = (f"partial correlation needs more kept volumes ({len(cleaned)}) than parcels with "
+                              f"data ({int(valid.sum())}); use an atlas with fewer parcels")
+        if kind == "correlation":
+            z = fisher_z_matrix(matrix)
+            means = network_means(z, networks) if networks else None
+    return ParcelConnectivity(matrices, z, means, warnings)

@@ -12,12 +12,11 @@ Task GLMs do not use the cleaned series: filtering the data but not the design
 reintroduces the removed frequencies into the fit (Lindquist et al. 2019,
 Hum. Brain Mapp. 40:2358). They model drifts in the design (cosine basis, see
 :mod:`bidsapp.steps.glm`) and fit the data in percent signal change
-(:func:`percent_signal_change`), as nilearn's ``FirstLevelModel`` does.
+(:func:`bidsapp.steps.glm.fit.percent_signal_change`), as nilearn's
+``FirstLevelModel`` does.
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import numpy as np
 
@@ -85,24 +84,3 @@ def remove_mean(data: np.ndarray) -> np.ndarray:
     """Subtract each parcel's temporal mean, as the HCP course's ``load_single_timeseries(remove_mean=True)``."""
     return data - data.mean(axis=0, keepdims=True)
 
-
-def percent_signal_change(data: np.ndarray) -> tuple[np.ndarray, Literal["percent signal change", "data units"]]:
-    """Scale a run to percent of each parcel's mean, for GLM effects in percent signal change.
-
-    Parameters
-    ----------
-    data : ndarray of shape (n_volumes, n_parcels)
-
-    Returns
-    -------
-    scaled : ndarray of shape (n_volumes, n_parcels)
-        For intensity data (median parcel mean above 1), ``100 * (data / max(mean, 1) - 1)``
-        exactly as :func:`nilearn.glm.first_level.mean_scaling` (``FirstLevelModel``'s
-        default); for data already centred, the data minus their mean.
-    units : str
-        ``"percent signal change"`` or ``"data units"``.
-    """
-    mean = data.mean(axis=0)
-    if np.median(mean) > 1:
-        return 100.0 * (data / np.maximum(mean, 1.0) - 1.0), "percent signal change"
-    return remove_mean(data), "data units"

@@ -1,12 +1,14 @@
 """Task GLMs on parcel time series: one design per run, runs combined by fixed effects.
 
 Each run is scaled to percent signal change of each parcel's mean
-(:func:`bidsapp.steps.parcel_cleaning.percent_signal_change`), modelled with all the
+(:func:`bidsapp.steps.glm.fit.percent_signal_change`; centred data are only
+centred, :func:`bidsapp.steps.glm.fit.effect_units`), modelled with all the
 task's conditions convolved with the HRF, a cosine drift basis and a constant
-(:func:`bidsapp.steps.glm.design_matrix`), and fitted per parcel with AR(1)
-prewhitening or OLS (:func:`bidsapp.steps.glm.fit_contrasts`). A contrast is
-estimated in each run whose design has all its conditions, and those runs are
-combined by fixed effects (:func:`bidsapp.steps.glm.fixed_effects`).
+(:func:`bidsapp.steps.glm.design.design_matrix`), and fitted per parcel with
+AR(1) prewhitening or OLS (:func:`bidsapp.steps.glm.fit.fit_run`). A contrast
+is estimated in each run whose design has all its conditions, and those runs
+are combined by fixed effects (:func:`bidsapp.steps.glm.fixed_effects.combine_runs`):
+the same engine as the voxel pipeline's.
 
 The selective average of the HCP course notebooks is computed alongside: the
 contrast's weights applied to each condition's mean over its frames
@@ -22,13 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bidsapp.config import Contrast
-from bidsapp.steps.glm import ContrastMaps, contrast_vector, design_matrix, expression_names, fit_contrasts, fixed_effects
+from bidsapp.steps.glm.contrasts import STATISTICS, Contrast, condition_weights, estimable
+from bidsapp.steps.glm.design import design_matrix
+from bidsapp.steps.glm.fit import EffectUnits, effect_units, fit_run, percent_signal_change
+from bidsapp.steps.glm.fixed_effects import CombinedContrast, ContrastMaps, combine_runs
 from bidsapp.steps.hcp_summaries import selective_average
-from bidsapp.steps.parcel_cleaning import percent_signal_change, remove_mean
-
-#: Columns of a parcel statistics table, after the parcel labels.
-STAT_COLUMNS = ("effect", "variance", "t", "z", "p")
+from bidsapp.steps.parcel_cleaning import remove_mean
 
 
 @dataclass(frozen=True)
@@ -62,17 +63,14 @@ class TaskFit:
 
     Attributes
     ----------
-    maps : dict of str to ContrastMaps
-        Per contrast name, the fixed-effects statistics.
-    runs : dict of str to list of str
-        Per contrast name, the runs it was estimated in.
+    contrasts : dict of str to CombinedContrast
+        Per contrast name, the fixed-effects statistics and the runs they combine.
     units : str
         Units of ``effect``: ``"percent signal change"`` or ``"data units"``.
     """
 
-    maps: dict[str, ContrastMaps]
-    runs: dict[str, list[str]]
-    units: str
+    contrasts: dict[str, CombinedContrast]
+    units: EffectUnits
 
 
 def fit_task(runs: Sequence[TaskRun], contrasts: Sequence[Contrast], *, hrf_model: str = "glover",
@@ -93,29 +91,21 @@ def fit_task(runs: Sequence[TaskRun], contrasts: Sequence[Contrast], *, hrf_mode
     TaskFit
         Contrasts no run can estimate are absent.
     """
-    per_run: dict[str, list] = {c.name: [] for c in contrasts}
-    used: dict[str, list[str]] = {}
+    fits = []
     units = set()
     for run in runs:
         n_volumes = run.data.shape[0]
         design = design_matrix(run.events, n_volumes, run.tr, hrf_model=hrf_model, high_pass_hz=high_pass_hz)
-        estimable = [c for c in contrasts if set(expression_names(c.expression)) <= set(design.columns)]
-        if not estimable:
+        if not estimable(contrasts, design.columns):
             continue
         keep = slice(run.dummy_scans, n_volumes)
-        scaled, unit = percent_signal_change(run.data[keep])
+        data = run.data[keep]
+        unit = effect_units(data)
         units.add(unit)
-        for name, contrast in fit_contrasts(scaled, design.iloc[keep], estimable, noise_model=noise_model).items():
-            per_run[name].append(contrast)
-            used.setdefault(name, []).append(run.name)
-    maps = {name: fixed_effects(found) for name, found in per_run.items() if found}
-    return TaskFit(maps, used, "percent signal change" if units == {"percent signal change"} else "data units")
-
-
-def condition_weights(contrast: Contrast, conditions: Sequence[str]) -> dict[str, float]:
-    """The contrast's non-zero weight on each condition."""
-    vector = contrast_vector(contrast, list(conditions))
-    return {condition: float(w) for condition, w in zip(conditions, vector) if w != 0}
+        scaled = percent_signal_change(data) if unit == "percent signal change" else remove_mean(data)
+        fits.append(fit_run(run.name, scaled, design.iloc[keep], contrasts, noise_model=noise_model))
+    return TaskFit(combine_runs(fits, contrasts),
+                   "percent signal change" if units == {"percent signal change"} else "data units")
 
 
 def selective_average_contrasts(runs: Sequence[TaskRun], contrasts: Sequence[Contrast],
@@ -149,6 +139,6 @@ def selective_average_contrasts(runs: Sequence[TaskRun], contrasts: Sequence[Con
 def statmap_table(maps: ContrastMaps, parcels: pd.DataFrame) -> pd.DataFrame:
     """A contrast's statistics per parcel: name, hemisphere, network, effect, variance, t, z, p."""
     table = parcels[["name", "hemisphere", "network"]].reset_index(drop=True).copy()
-    for column in STAT_COLUMNS:
-        table[column] = getattr(maps, column)
+    for statistic in STATISTICS:
+        table[statistic.name] = getattr(maps, statistic.name)
     return table

@@ -5,19 +5,30 @@ those of :class:`nilearn.maskers.NiftiSpheresMasker` with the brain mask (the
 in-mask voxels within the radius, plus the voxel nearest the centre). The seed
 series is their mean; seed and voxel series are cleaned alike and correlated
 (nilearn's seed-to-voxel example, seed 003, Biswal et al. 1995); Fisher's z is
-``arctanh r``. The example divides z-scored products by the number of volumes,
-which is r times ``(n - 1) / n``; bidsapp writes r itself.
+``arctanh r`` (:func:`bidsapp.steps.connectivity.fisher_z`). The example
+divides z-scored products by the number of volumes, which is r times
+``(n - 1) / n``; bidsapp writes r itself.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bidsapp.config import Seed
 from bidsapp.errors import UsageError
 
-#: Largest |r| before Fisher's z, so that z stays finite.
-MAX_ABS_R = 1.0 - 1e-7
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A sphere seed: ``name`` at MNI coordinates ``x, y, z`` in mm."""
+
+    name: str
+    x: float
+    y: float
+    z: float
 
 
 def sphere_voxels(seed: Seed, radius_mm: float, affine: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -42,6 +53,8 @@ def sphere_voxels(seed: Seed, radius_mm: float, affine: np.ndarray, mask: np.nda
     UsageError
         If no voxel of the sphere is inside the brain mask (the seed named).
     """
+    import numpy as np  # here, not at the top: the command line imports Seed before parsing
+
     ijk = np.argwhere(mask)
     world = ijk @ affine[:3, :3].T + affine[:3, 3]
     centre = np.array([seed.x, seed.y, seed.z], float)
@@ -75,6 +88,8 @@ def seed_correlation(cleaner: np.ndarray, seed_series: np.ndarray, voxels: np.nd
     ndarray of shape (n_voxels,)
         r, NaN for voxels without variance after cleaning.
     """
+    import numpy as np
+
     centred = cleaner - cleaner.mean(axis=0)  # so that every cleaned series has zero mean
     seed = centred @ np.asarray(seed_series, float)
     seed /= np.linalg.norm(seed)
@@ -86,7 +101,3 @@ def seed_correlation(cleaner: np.ndarray, seed_series: np.ndarray, voxels: np.nd
             r[start:start + block] = (seed @ cleaned) / norms
     return r
 
-
-def fisher_z(r: np.ndarray) -> np.ndarray:
-    """Fisher's z, ``arctanh r``, with |r| clipped to :data:`MAX_ABS_R`."""
-    return np.arctanh(np.clip(r, -MAX_ABS_R, MAX_ABS_R))

@@ -4,7 +4,7 @@ The seven HCP tasks have presets in ``bidsapp/data/hcp_tasks.yml`` (the block
 EVs HCP models and its main contrasts; Barch et al. 2013, NeuroImage
 80:169-189). Any other task models every condition, with each condition
 against baseline and every pairwise difference as contrasts
-(:func:`bidsapp.steps.glm.default_contrasts`). ``--contrast`` adds contrasts (or
+(:func:`bidsapp.steps.glm.contrasts.default_contrasts`). ``--contrast`` adds contrasts (or
 replaces one of the same name) in every task whose conditions it names.
 """
 
@@ -17,9 +17,8 @@ from typing import Any
 
 import yaml
 
-from bidsapp.config import Contrast
 from bidsapp.errors import UsageError
-from bidsapp.steps.glm import default_contrasts, expression_names
+from bidsapp.steps.glm.contrasts import Contrast, default_contrasts, expression_names
 
 
 def hcp_task_presets() -> dict[str, Any]:
@@ -69,7 +68,7 @@ def task_contrasts(task: str, conditions: Sequence[str], user: Sequence[Contrast
     -------
     list of Contrast
         Preset contrasts whose patterns match conditions on both sides (HCP
-        tasks), or :func:`bidsapp.steps.glm.default_contrasts` (other tasks), then
+        tasks), or :func:`bidsapp.steps.glm.contrasts.default_contrasts` (other tasks), then
         the user's.
     """
     preset = presets.get(task.lower())
