@@ -1,8 +1,8 @@
-"""Benchmark and cross-check bidsapp.group.tables against atlasreader 0.3.2.
+"""Benchmark and cross-check bidsapp.group.cluster_tables against atlasreader 0.3.2.
 
 Each case runs twice in fresh processes: atlasreader's ``get_statmap_info``
 (with a small shim so that it imports on current nilearn, setuptools and
-pandas) and ``bidsapp.group.tables.statmap_tables``. The script compares the two
+pandas) and ``bidsapp.group.cluster_tables.statmap_tables``. The script compares the two
 tables cell by cell (numbers exactly, label strings exactly) and prints wall
 time and peak RSS of each, with ratios. Cases: atlasreader's own test image
 ``image_10426.nii.gz`` (the bytes nilearn ships) at its test settings, one
@@ -139,7 +139,7 @@ def worker(tool: str, case: dict, output: Path) -> None:
         start = time.perf_counter()
         clusters, peaks = get_statmap_info(nib.load(case["img"]), atlas=case["atlas"], **kwargs)
     else:
-        from bidsapp.group.tables import statmap_tables
+        from bidsapp.group.cluster_tables import statmap_tables
         start = time.perf_counter()
         clusters, peaks = statmap_tables(case["img"], atlases=case["atlas"], **kwargs)
     seconds = time.perf_counter() - start

@@ -20,7 +20,7 @@ def run(config: Config) -> None:
         _validate_input(config)
     inventory = discover(config)
     if config.execution.dry_run:
-        from bidsapp.plan import render_plan
+        from bidsapp.dry_run import render_plan
 
         print(render_plan(config, inventory, writer))
         return

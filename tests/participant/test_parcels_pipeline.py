@@ -17,13 +17,13 @@ from nilearn.glm.first_level import make_first_level_design_matrix, mean_scaling
 from scipy.signal import detrend
 from scipy.stats import zscore
 
-from bidsapp.inputs import convert
-from bidsapp.reports import parcels as reports_parcels
 from bidsapp.cli import main
-from bidsapp.steps.connectivity import connectivity_matrix, covariance, network_means, pooled_covariance
 from bidsapp.demo import truth
-from bidsapp.steps.hcp_summaries import network_hemisphere_means, rank_parcels, selective_average
+from bidsapp.inputs import convert
 from bidsapp.outputs.relmat import read_relmat, relmat_text
+from bidsapp.reports import parcels as reports_parcels
+from bidsapp.steps.connectivity import connectivity_matrix, covariance, network_means, pooled_covariance
+from bidsapp.steps.hcp_summaries import network_hemisphere_means, rank_parcels, selective_average
 
 TR = 0.72
 SUB = "100307"

@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 import bidsapp
-from bidsapp.inputs.atlas_labels import available_atlases
 from bidsapp.errors import UsageError
-from bidsapp.group.tables import cluster_table, peak_table, statmap_tables
+from bidsapp.group.cluster_tables import cluster_table, peak_table, statmap_tables
+from bidsapp.inputs.label_atlases import available_atlases
 
 NILEARN_DATA = Path(importlib.util.find_spec("nilearn").submodule_search_locations[0]) / "datasets" / "data"
 IMAGE_10426 = NILEARN_DATA / "image_10426.nii.gz"
@@ -229,7 +229,7 @@ def test_labels_on_hand_made_atlases(toy_atlases):
 def test_cluster_table_memory_is_small():
     code = (
         "import json, resource, time, tracemalloc\n"
-        "from bidsapp.group.tables import cluster_table\n"
+        "from bidsapp.group.cluster_tables import cluster_table\n"
         "tracemalloc.start(); start = time.perf_counter()\n"
         f"cluster_table({str(IMAGE_10426)!r}, voxel_thresh=4, cluster_extent=20)\n"
         "print(json.dumps({'seconds': time.perf_counter() - start,\n"

@@ -9,9 +9,9 @@ import pytest
 from nilearn.image import resample_to_img
 from nilearn.maskers import NiftiLabelsMasker
 
+from bidsapp.errors import MissingInputError, UsageError
 from bidsapp.inputs import atlas as atlases
 from bidsapp.steps import parcellation
-from bidsapp.errors import MissingInputError, UsageError
 
 SPACE = "MNI152NLin2009cAsym"
 

@@ -14,8 +14,8 @@ from nilearn.interfaces.fmriprep import load_confounds, load_confounds_strategy
 from nilearn.interfaces.fmriprep.load_confounds_scrub import optimize_scrub
 from nilearn.signal import clean as nilearn_clean
 
-from bidsapp.steps import denoise, strategies
 from bidsapp.errors import MissingInputError, UsageError
+from bidsapp.steps import denoise, strategies
 
 NILEARN_DATA = Path(load_confounds.__code__.co_filename).parent / "data"
 #: nilearn's real confounds files: (file stem in nilearn's data, our name's suffix).
