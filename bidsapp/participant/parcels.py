@@ -14,18 +14,12 @@ combined by fixed effects (:mod:`bidsapp.steps.parcel_glm`). The HCP course's
 selective average was computed for each contrast too.
 
 Outputs, under ``sub-<label>/[ses-<label>/]func/``, each with a JSON sidecar
-(inputs, strategy, parameters):
-
-* ``<run>_space-fsLR_seg-Glasser_stat-<pearsoncorrelation|partialcorrelation|covariance>_relmat.tsv``
-  per resting run, and without ``dir``/``run`` for the combined runs;
-* ``..._stat-pearsoncorrelation_desc-fisherz_relmat.tsv`` (Fisher z, diagonal ``n/a``);
-* ``<sub>[_ses]_task-rest_space-fsLR_seg-Glasser_stat-pearsoncorrelation_desc-networks_relmat.tsv``:
-  the mean Fisher z over parcel pairs within and between networks;
-* ``<sub>[_ses]_task-<task>_space-fsLR_seg-Glasser_contrast-<name>_statmap.tsv``: one row per parcel,
-  columns name, hemisphere, network, effect, variance, t, z, p (``p`` one-sided upper tail, nilearn's
-  convention; degrees of freedom in the sidecar);
-* ``..._contrast-<name>_desc-selectiveaverage_statmap.tsv``: columns name, hemisphere, network, effect;
-* ``sub-<label>.html`` at the top of OUTPUT_DIR: the participant report.
+(inputs, strategy, parameters), are named by :mod:`bidsapp.outputs.layout` (the
+README's "Outputs" lists them): per resting run and for the combined runs, the
+connectivity matrices, their Fisher z and the network means; per task, one
+contrast table per contrast (one row per parcel: name, hemisphere, network,
+effect, variance, t, z, p, ``p`` one-sided upper tail as nilearn's; degrees of
+freedom in the sidecar) and its selective average; and the participant report.
 
 Relationship matrices are square TSVs: first column ``node`` (``network`` for
 network means) with the row names, then one column per parcel
