@@ -189,7 +189,7 @@ def _task(plan: TaskPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
     analysis = job.analysis
     dummy = dummy_volumes(analysis.dummy_scans)
     runs = [TaskRun(run.name, read_parcel_timeseries(run), events, run.repetition_time, dummy)
-            for run, events in zip(plan.runs, plan.events)]
+            for run, events in zip(plan.runs, plan.events, strict=True)]
     fit = fit_task(runs, plan.contrasts, hrf_model=analysis.hrf_model, noise_model=analysis.noise_model,
                    high_pass_hz=analysis.high_pass_hz)
     averages = selective_average_contrasts(runs, plan.contrasts, plan.conditions)

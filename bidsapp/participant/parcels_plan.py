@@ -167,7 +167,7 @@ def _modelled_events(runs: list[Run], presets: dict) -> tuple[list[pd.DataFrame]
     conditions = design_conditions(task, set().union(*(set(e["trial_type"]) for e in events)), presets)
     events = [e[e["trial_type"].isin(conditions)].reset_index(drop=True) for e in events]
     warnings = []
-    for run, table in zip(runs, events):
+    for run, table in zip(runs, events, strict=True):
         for condition in sorted(set(conditions) - set(table["trial_type"])):
             ev_file = run.events / f"{condition}.txt" if run.events.is_dir() else run.events
             if run.events.is_dir() and ev_file.is_file():

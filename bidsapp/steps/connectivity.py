@@ -82,7 +82,7 @@ def pooled_covariance(runs: Sequence[np.ndarray], covariances: Sequence[np.ndarr
     counts = np.array([len(run) for run in runs], dtype=float)
     means = np.array([np.mean(run, axis=0) for run in runs])
     deviations = means - counts @ means / counts.sum()
-    scatter = sum(n * cov for n, cov in zip(counts, covariances)) + (deviations.T * counts) @ deviations
+    scatter = sum(n * cov for n, cov in zip(counts, covariances, strict=True)) + (deviations.T * counts) @ deviations
     return (scatter + scatter.T) / (2 * counts.sum())
 
 
