@@ -133,7 +133,7 @@ def _connectome(features: FeatureValues) -> str:
 
     nodes, matrix = _square(features)
     coordinates = features.coordinates
-    if len(coordinates) != len(nodes):
+    if coordinates is None or len(coordinates) != len(nodes):
         return ""
     keep = np.isfinite(coordinates).all(axis=1)
     shown = np.nan_to_num(matrix[np.ix_(keep, keep)])
