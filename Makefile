@@ -40,8 +40,9 @@ run-demo:
 	@echo "Group reports: $(abspath $(DEMO_DIR))/results/fmriprep/group/desc-summary_report.html" \
 		"$(abspath $(DEMO_DIR))/results/hcp/group/desc-summary_report.html"
 
-# Install the test dependencies and run the whole suite (slow end-to-end tests included).
-test: install
+# Install the test dependencies, lint and type-check the package, then run the whole suite (slow end-to-end tests
+# included): a lint or type error fails the target before any test runs.
+test: install lint
 	$(BIN)/python -m pytest -ra
 
 # Lint (ruff: pycodestyle, pyflakes, import order, numpy docstrings, pyupgrade, bugbear) and type-check (mypy) the

@@ -18,7 +18,15 @@ from typing import Any, Literal
 
 from bidsapp import options
 from bidsapp.errors import BidsAppError, MissingInputError, UnknownLevelError, UsageError, raise_collected
-from bidsapp.options import DEFAULT_SPACE, AnalysisLevel, GroupTest, InputType, NoiseModel, Problems
+from bidsapp.options import (
+    DEFAULT_SPACE,
+    AnalysisLevel,
+    ConnectivityKind,
+    GroupTest,
+    InputType,
+    NoiseModel,
+    Problems,
+)
 from bidsapp.steps.glm.contrasts import Contrast
 from bidsapp.steps.seeds import Seed
 
@@ -129,7 +137,7 @@ class Analysis:
     fd_threshold_mm: float | None = None
     smoothing_fwhm_mm: float | None = None
     atlas: str | None = None
-    connectivity: tuple[str, ...] = ("correlation",)
+    connectivity: tuple[ConnectivityKind, ...] = ("correlation",)
     seeds: tuple[Seed, ...] = ()
     seed_radius_mm: float = 8.0
     contrasts: tuple[Contrast, ...] = ()

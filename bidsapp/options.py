@@ -22,13 +22,14 @@ AnalysisLevel = Literal["participant", "group"]
 InputType = Literal["auto", "fmriprep", "hcp"]
 NoiseModel = Literal["ar1", "ols"]
 GroupTest = Literal["onesample", "twosample", "paired", "anova"]
+ConnectivityKind = Literal["correlation", "partial correlation", "covariance"]
 
 ANALYSIS_LEVELS: tuple[AnalysisLevel, ...] = get_args(AnalysisLevel)
 INPUT_TYPES: tuple[InputType, ...] = get_args(InputType)
 NOISE_MODELS: tuple[NoiseModel, ...] = get_args(NoiseModel)
 GROUP_TESTS: tuple[GroupTest, ...] = get_args(GroupTest)
 DEFAULT_SPACE = "MNI152NLin2009cAsym"
-CONNECTIVITY_KINDS = ("correlation", "partial correlation", "covariance")
+CONNECTIVITY_KINDS: tuple[ConnectivityKind, ...] = get_args(ConnectivityKind)
 HRF_MODELS = ("glover", "spm", "glover + derivative", "spm + derivative",
               "glover + derivative + dispersion", "spm + derivative + dispersion", "fir")
 CORRECTIONS = ("fdr", "bonferroni", "fwe", "cluster", "tfce")
@@ -197,7 +198,7 @@ def dummy_scans(value: Any, problems: Problems) -> int | Literal["auto"] | None:
     return whole(value, "--dummy-scans", problems, default=None)
 
 
-def connectivity_kinds(value: Any, problems: Problems) -> tuple[str, ...]:
+def connectivity_kinds(value: Any, problems: Problems) -> tuple[ConnectivityKind, ...]:
     """``--connectivity``: the measures given (each once, in order), ``("correlation",)`` by default."""
     kinds = tuple(as_list(value)) or ("correlation",)
     for kind in kinds:

@@ -148,7 +148,8 @@ def _features(kind: str, files: list[Path]) -> tuple[pd.DataFrame, list[np.ndarr
             upper = np.triu_indices(len(current), k=0 if kind == "networks" else 1)
             values = matrix.to_numpy(float)[upper]
             if labels is None:
-                labels = pd.DataFrame({"node_a": np.asarray(current)[upper[0]], "node_b": np.asarray(current)[upper[1]]})
+                nodes = np.asarray(current)
+                labels = pd.DataFrame({"node_a": nodes[upper[0]], "node_b": nodes[upper[1]]})
         if names is not None and current != names:
             raise UsageError(f"{path}: its parcels differ from {files[0].name}'s; every participant needs the "
                              "same atlas")

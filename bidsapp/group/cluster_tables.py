@@ -159,7 +159,7 @@ def statmap_tables(stat_img, *, voxel_thresh: float, cluster_extent: int,
         volume = float(np.int64(len(cluster.ijk)) * voxel_volume)
         x, y, z = ijk_to_xyz(affine, cluster.peaks[:1])[0]
         cluster_rows.append([number, x, y, z, float(cluster.values.mean()), volume])
-        for peak, (x, y, z) in zip(cluster.peaks, ijk_to_xyz(affine, cluster.peaks)):
+        for peak, (x, y, z) in zip(cluster.peaks, ijk_to_xyz(affine, cluster.peaks), strict=True):
             peak_rows.append([number, x, y, z, cluster.value_at(peak), volume])
     cluster_frame = pd.DataFrame(cluster_rows, columns=list(CLUSTER_COLUMNS)).astype(_dtypes(CLUSTER_COLUMNS))
     peak_frame = pd.DataFrame(peak_rows, columns=list(PEAK_COLUMNS)).astype(_dtypes(PEAK_COLUMNS))
@@ -240,7 +240,7 @@ def _peaks(ijk: np.ndarray, values: np.ndarray, affine: np.ndarray, min_distance
     candidates = np.argwhere(is_max) + low
     candidates = candidates[np.argsort(-box[is_max], kind="stable")]
     kept, kept_xyz = [peak], ijk_to_xyz(affine, peak[None])
-    for candidate, xyz in zip(candidates, ijk_to_xyz(affine, candidates)):
+    for candidate, xyz in zip(candidates, ijk_to_xyz(affine, candidates), strict=True):
         if np.min(np.linalg.norm(kept_xyz - xyz, axis=1)) >= min_distance:
             kept.append(candidate)
             kept_xyz = np.vstack([kept_xyz, xyz])

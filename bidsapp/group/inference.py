@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bidsapp.config import GroupAnalysis
-from bidsapp.stats.correction import height_threshold
+from bidsapp.stats.correction import HeightControl, height_threshold
 from bidsapp.stats.design import GroupDesign
 from bidsapp.stats.parametric import ContrastResult, compute_contrast, fit_ols
 from bidsapp.stats.permutation import PermutationResult, permutation_test
 
-PARAMETRIC = ("fdr", "bonferroni")
+PARAMETRIC: tuple[HeightControl, ...] = ("fdr", "bonferroni")
 SPATIAL = ("cluster", "tfce")
 
 
@@ -94,7 +94,7 @@ def infer(data: np.ndarray, design: GroupDesign, settings: GroupAnalysis, *,
     return inferences
 
 
-def _height(p: np.ndarray, method: str, alpha: float) -> tuple[np.ndarray, None, float]:
+def _height(p: np.ndarray, method: HeightControl, alpha: float) -> tuple[np.ndarray, None, float]:
     threshold = height_threshold(p, method=method, alpha=alpha)
     return threshold.mask(p), None, threshold.p
 
@@ -104,7 +104,7 @@ def _permutation_corrections(result: PermutationResult, settings: GroupAnalysis)
     found = []
     if "fwe" in settings.corrections:
         found.append(Correction("fwe", _below(result.p_fwe, alpha), result.p_fwe))
-    if result.p_fwe_size is not None:
+    if result.p_fwe_size is not None and result.p_fwe_mass is not None:  # set together, by the cluster inference
         found.append(Correction("clustersize", _below(result.p_fwe_size, alpha), result.p_fwe_size))
         found.append(Correction("clustermass", _below(result.p_fwe_mass, alpha), result.p_fwe_mass))
     if result.p_fwe_tfce is not None:

@@ -124,7 +124,7 @@ def analyse_within(shared: GroupInput, conditions: dict[str, GroupInput], partic
                              tuple(rows["condition"].astype(str)))
     LOGGER.info("%s: %s over %d participants x %d conditions (%s)", shared.name, settings.test, len(labels),
                 len(conditions), ", ".join(conditions))
-    group_input = GroupInput(shared.kind, shared.entities, dict(zip(map(str, range(len(files))), files)))
+    group_input = GroupInput(shared.kind, shared.entities, dict(zip(map(str, range(len(files))), files, strict=True)))
     if shared.kind == "voxels":
         return voxel_analysis(group_input, files, writer, context)
     return feature_analysis(group_input, files, writer, context)

@@ -58,7 +58,7 @@ def replace_atomically(files: Iterable[tuple[Path, Callable[[Path], Any]]]) -> P
             save(temporaries[-1])
         if len(files) > 1:
             files[-1][0].unlink(missing_ok=True)
-        for (path, _), tmp in zip(files, temporaries):
+        for (path, _), tmp in zip(files, temporaries, strict=True):
             os.replace(tmp, path)
     finally:
         for tmp in temporaries:

@@ -1,10 +1,10 @@
-"""The TSV layout of relationship matrices (``*_relmat.tsv``).
+r"""The TSV layout of relationship matrices (``*_relmat.tsv``).
 
 A square matrix of regions: the header is ``node`` (``network`` for
 network means) followed by the region names; each row starts with its
 region's name. Values are written with 17 significant digits, which read back
 exactly as float64; NaN is ``n/a``. Read one with :func:`read_relmat` or
-``pandas.read_csv(path, sep="\\t", index_col=0, na_values="n/a")``.
+``pandas.read_csv(path, sep="\t", index_col=0, na_values="n/a")``.
 
 :func:`relmat_text` formats a matrix about 4.5 times faster than
 ``DataFrame.to_csv`` (which matters at 360 x 360 per run and participant): a
@@ -42,7 +42,7 @@ def relmat_text(matrix: np.ndarray, names: Sequence[str], index_column: str = IN
     if matrix.shape != (len(names), len(names)):
         raise ValueError(f"a {matrix.shape} matrix needs {matrix.shape[0]} names, got {len(names)}")
     lines = ["\t".join([index_column, *names])]
-    for name, text in zip(names, _rows(np.asarray(matrix, dtype=float))):
+    for name, text in zip(names, _rows(np.asarray(matrix, dtype=float)), strict=True):
         lines.append(f"{name}\t{text.replace('nan', 'n/a') if 'nan' in text else text}")
     return "\n".join(lines) + "\n"
 

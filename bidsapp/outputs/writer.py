@@ -42,6 +42,7 @@ class OutputDirError(UsageError):
         super().__init__(path, message)
 
     def __str__(self) -> str:
+        """The path and what is wrong with it, as the CLI prints it."""
         return f"{self.path}: {self.message}"
 
 
@@ -221,11 +222,11 @@ class DerivativesWriter:
 
     def write_table(self, path: PathLike, table: Any, sidecar: Mapping[str, Any] | None = None, *,
                     parameters: Mapping[str, Any] | None = None, sources: Iterable[PathLike] | None = None) -> Path:
-        """Write a DataFrame as a tab-separated ``.tsv`` with its JSON sidecar, atomically.
+        r"""Write a DataFrame as a tab-separated ``.tsv`` with its JSON sidecar, atomically.
 
         Missing values are written as ``n/a``. Floats use pandas' shortest round-trip
         representation for their dtype, so float32 and float64 values read back exactly
-        (``pandas.read_csv(path, sep="\\t", na_values="n/a")``).
+        (``pandas.read_csv(path, sep="\t", na_values="n/a")``).
 
         Parameters
         ----------

@@ -33,6 +33,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,7 @@ from bidsapp.inputs import atlas as atlases
 from bidsapp.inputs.discovery import Run
 from bidsapp.inputs.readers import read_bold, read_confounds, read_confounds_metadata, read_mask
 from bidsapp.inputs.runs import parse_entities
+from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.participant import fmriprep_outputs as outputs
 from bidsapp.steps import connectivity, denoise, parcellation, strategies
 from bidsapp.steps import seeds as spheres
@@ -51,6 +53,9 @@ from bidsapp.steps.glm.events import check_events, read_events
 from bidsapp.steps.glm.fit import RunContrasts, fit_run
 from bidsapp.steps.glm.fixed_effects import CombinedContrast, combine_runs
 from bidsapp.steps.task_models import check_user_contrasts, task_contrasts
+
+if TYPE_CHECKING:  # the job type's module imports this pipeline when it runs a job
+    from bidsapp.participant.level import ParticipantJob
 
 LOGGER = logging.getLogger(__name__)
 #: Voxels fitted at a time by the first-level GLM.
@@ -91,6 +96,11 @@ class TaskGroup:
     runs: list[PreparedRun]
     contrasts: list[Contrast] = field(default_factory=list)
 
+    @property
+    def task(self) -> str:
+        """The task label (every run with events has one)."""
+        return self.runs[0].run.entities["task"]
+
 
 def participant_strategy(analysis: Analysis) -> strategies.Strategy:
     """The denoising strategy (default ``simple``) with the command line's overrides."""
@@ -105,7 +115,7 @@ def space_entities(run: Run) -> dict[str, str]:
     return {key: entities[key] for key in ("space", "res") if key in entities}
 
 
-def participant_atlas(job) -> atlases.Atlas:
+def participant_atlas(job: ParticipantJob) -> atlases.Atlas:
     """The job's atlas, in the space and at the voxel size of its first run."""
     import nibabel as nib
 
@@ -114,7 +124,7 @@ def participant_atlas(job) -> atlases.Atlas:
     return atlases.load_atlas(job.analysis.atlas, space_entities(first).get("space", ""), resolution)
 
 
-def planned_outputs(job, writer) -> list[Path]:
+def planned_outputs(job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
     """Every file :func:`process_participant` writes for ``job`` (most with a JSON sidecar).
 
     Reads the events (for the contrast names) and the atlas, not the BOLD data.
@@ -144,6 +154,7 @@ def prepare_run(run: Run, analysis: Analysis, strategy: strategies.Strategy, atl
     :mod:`bidsapp.steps.seeds` and :mod:`bidsapp.steps.glm.events`, each naming the file or option.
     """
     table = read_confounds(run)
+    assert run.confounds is not None, "discovery gives every fMRIPrep run its confounds file"
     denoising = denoise.select_confounds(table, read_confounds_metadata(run), strategy, path=run.confounds)
     space = space_entities(run)
     atlases.check_space(atlas, space.get("space", ""), run.data)
@@ -174,27 +185,26 @@ def task_groups(prepared: Sequence[PreparedRun], analysis: Analysis) -> list[Tas
         For a ``--contrast`` naming conditions of no task.
     """
     groups: dict[tuple, TaskGroup] = {}
+    conditions: dict[str, set] = {}
     for item in prepared:
         if item.events is not None:
             entities = {key: item.run.entities.get(key) for key in ("sub", "ses", "task")}
             groups.setdefault(tuple(entities.values()), TaskGroup(entities, [])).runs.append(item)
-    conditions: dict[str, set] = {}
-    for group in groups.values():
-        conditions.setdefault(group.entities["task"], set()).update(
-            c for item in group.runs for c in item.events["trial_type"])
+            conditions.setdefault(item.run.entities["task"], set()).update(item.events["trial_type"])
     check_user_contrasts(analysis.contrasts, {task: sorted(names) for task, names in conditions.items()})
     for group in groups.values():
-        task = group.entities["task"]
+        task = group.task
         group.contrasts = task_contrasts(task, sorted(conditions[task]), analysis.contrasts, {})
         for contrast in group.contrasts:  # refuse an expression that does not parse before any work
             names = set(expression_names(contrast.expression))
-            design = next((item.design for item in group.runs if names <= set(item.design.columns)), None)
+            design = next((item.design for item in group.runs
+                           if item.design is not None and names <= set(item.design.columns)), None)
             if design is not None:
                 contrast_vector(contrast, design.columns)
     return list(groups.values())
 
 
-def process_participant(job, writer) -> None:
+def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
     """Denoise, parcellate, correlate and model every run of one participant, then write the report."""
     strategy = participant_strategy(job.analysis)
     atlas = participant_atlas(job)
@@ -264,11 +274,14 @@ def _fit_run(item: PreparedRun, contrasts: Sequence[Contrast], analysis: Analysi
     Voxels are fitted :data:`VOXEL_BLOCK` at a time (each voxel's fit is its
     own), which bounds the memory the fit needs.
     """
-    options = {"noise_model": analysis.noise_model, "sample_mask": item.denoising.sample_mask,
-               "signal_scaling": True, "block": VOXEL_BLOCK}
-    item.voxel_fit = fit_run(item.run.name, voxels, item.design, contrasts, units=item.mask, **options)
+    assert item.design is not None, "only runs with events (and so a design) are fitted"
+    sample_mask = item.denoising.sample_mask
+    item.voxel_fit = fit_run(item.run.name, voxels, item.design, contrasts, units=item.mask,
+                             noise_model=analysis.noise_model, sample_mask=sample_mask, signal_scaling=True,
+                             block=VOXEL_BLOCK)
     item.parcel_fit = fit_run(item.run.name, means[:, item.parcels.valid], item.design, contrasts,
-                              units=item.parcels.valid, **options)
+                              units=item.parcels.valid, noise_model=analysis.noise_model, sample_mask=sample_mask,
+                              signal_scaling=True, block=VOXEL_BLOCK)
 
 
 def combine_task(group: TaskGroup) -> tuple[dict[str, CombinedContrast], dict[str, CombinedContrast]]:
@@ -287,6 +300,6 @@ def combine_task(group: TaskGroup) -> tuple[dict[str, CombinedContrast], dict[st
     parcels = combine_runs([item.parcel_fit for item in group.runs if item.parcel_fit is not None], group.contrasts)
     for contrast in group.contrasts:
         if contrast.name not in voxels:
-            LOGGER.warning("task %s: no run can estimate contrast %s; not written", group.entities["task"],
+            LOGGER.warning("task %s: no run can estimate contrast %s; not written", group.task,
                            contrast.name)
     return voxels, parcels

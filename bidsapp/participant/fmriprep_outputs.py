@@ -11,6 +11,7 @@ parameters hash decides whether a re-run skips the output.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def glm_high_pass(strategy: Strategy) -> float:
     return strategy.high_pass_hz or DEFAULT_HIGH_PASS_HZ
 
 
-def run_paths(writer: DerivativesWriter, entities: dict, space: dict, atlas: Atlas,
+def run_paths(writer: DerivativesWriter, entities: Mapping[str, str], space: Mapping[str, str], atlas: Atlas,
               analysis: Analysis) -> dict[str, Path]:
     """A run's outputs by role: ``timeseries``, ``relmat:<kind|fisherz|networks>``, ``seed:<name>:<r|z>``."""
     layout = writer.layout
@@ -250,6 +251,7 @@ def write_task(context: Context, group, voxels: dict[str, CombinedContrast],
             continue
         combined, parcel_combined = voxels[contrast.name], parcels[contrast.name]
         maps, parcel_maps, mask, valid = combined.maps, parcel_combined.maps, combined.units, parcel_combined.units
+        assert mask is not None, "voxel fits are on the brain mask (fit_run's units), so their combination has one"
         runs = [item for item in group.runs if item.run.name in combined.runs]
         sidecar = {"Description": f"First-level contrast {contrast.name} = {contrast.expression}, runs combined by "
                                   "fixed effects", **contrast_record(contrast, group).to_sidecar(),

@@ -17,6 +17,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
@@ -68,13 +69,25 @@ def planned_outputs(job: ParticipantJob, writer: DerivativesWriter) -> list[Path
     return summaries + _pipeline(job).planned_outputs(job, writer)
 
 
-def _pipeline(job: ParticipantJob):
+class Pipeline(Protocol):
+    """What a pipeline module provides (:mod:`~bidsapp.participant.fmriprep`, :mod:`~bidsapp.participant.parcels`)."""
+
+    def planned_outputs(self, job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
+        """Every file the pipeline writes for ``job``."""
+
+    def process_participant(self, job: ParticipantJob, writer: DerivativesWriter) -> None:
+        """Analyse one participant's runs and write the outputs that are not complete yet."""
+
+
+def _pipeline(job: ParticipantJob) -> Pipeline:
     """The pipeline module for the job's kind of input."""
     if job.runs[0].kind == "bold":
-        from bidsapp.participant import fmriprep as pipeline
-    else:
-        from bidsapp.participant import parcels as pipeline
-    return pipeline
+        from bidsapp.participant import fmriprep
+
+        return fmriprep
+    from bidsapp.participant import parcels
+
+    return parcels
 
 
 def run_participant_level(inventory: Inventory, writer: DerivativesWriter, config: Config) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -52,11 +53,14 @@ from bidsapp.steps.connectivity import (
 from bidsapp.steps.parcel_cleaning import clean_parcels, parcel_strategy
 from bidsapp.steps.parcel_glm import TaskRun, fit_task, selective_average_contrasts, statmap_table
 
+if TYPE_CHECKING:  # the job type's module imports this pipeline when it runs a job
+    from bidsapp.participant.level import ParticipantJob
+
 LOGGER = logging.getLogger(__name__)
 _KINDS = {label: kind for kind, label in STAT_LABELS.items()}
 
 
-def planned_outputs(job, writer: DerivativesWriter) -> list[Path]:
+def planned_outputs(job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
     """Every file :func:`process_participant` writes for ``job`` (each table has a JSON sidecar)."""
     parcel_strategy(job.analysis.denoise_strategy)
     rest, tasks, _ = plan_participant(job, writer)
@@ -66,7 +70,7 @@ def planned_outputs(job, writer: DerivativesWriter) -> list[Path]:
     return paths + ([writer.layout.participant_report(job.participant)] if job.reports else [])
 
 
-def process_participant(job, writer: DerivativesWriter) -> None:
+def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
     """Analyse one participant's parcellated runs and write the outputs that are not complete yet.
 
     Parameters
@@ -82,14 +86,15 @@ def process_participant(job, writer: DerivativesWriter) -> None:
         Events beyond the end of their run; parcel labels that do not name the data's parcels.
     """
     parcel_strategy(job.analysis.denoise_strategy)
+    assert job.parcel_names is not None, "discovery reads the parcel names of parcellated inputs"
     parcels = parcel_table(job.parcel_names, job.runs[0].data, job.participant)
     rest, tasks, warnings = plan_participant(job, writer)
     written: dict[Path, pd.DataFrame] = {}
     wrote = False
-    for plan in rest:
-        wrote |= _rest(plan, job, writer, parcels, written)
-    for plan in tasks:
-        wrote |= _task(plan, job, writer, parcels, written)
+    for rest_plan in rest:
+        wrote |= _rest(rest_plan, job, writer, parcels, written)
+    for task_plan in tasks:
+        wrote |= _task(task_plan, job, writer, parcels, written)
     report = writer.layout.participant_report(job.participant)
     if job.reports and (wrote or not report.is_file()):
         from bidsapp.reports.parcels import render_participant_report
@@ -98,7 +103,7 @@ def process_participant(job, writer: DerivativesWriter) -> None:
         LOGGER.info("sub-%s: wrote %s", job.participant, report.name)
 
 
-def _rest(plan: RestPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
+def _rest(plan: RestPlan, job: ParticipantJob, writer: DerivativesWriter, parcels: pd.DataFrame,
           written: dict[Path, pd.DataFrame]) -> bool:
     """Connectivity of one group of resting runs; False when every output was complete.
 
@@ -125,7 +130,7 @@ def _rest(plan: RestPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
     return True
 
 
-def rest_connectivity(plan: RestPlan, keys: list[tuple[str, str, str | None]], job,
+def rest_connectivity(plan: RestPlan, keys: list[tuple[str, str, str | None]], job: ParticipantJob,
                       parcels: pd.DataFrame) -> dict[tuple[str, str, str | None], pd.DataFrame]:
     """The connectivity matrices of one group of resting runs, per output key of ``plan``.
 
@@ -173,7 +178,7 @@ def rest_connectivity(plan: RestPlan, keys: list[tuple[str, str, str | None]], j
     return tables
 
 
-def _task(plan: TaskPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
+def _task(plan: TaskPlan, job: ParticipantJob, writer: DerivativesWriter, parcels: pd.DataFrame,
           written: dict[Path, pd.DataFrame]) -> bool:
     """Statistics maps of one task; False when every output was complete. The maps are kept in ``written``."""
     outputs = [*plan.statmaps.values(), *plan.averages.values()]
@@ -183,7 +188,7 @@ def _task(plan: TaskPlan, job, writer: DerivativesWriter, parcels: pd.DataFrame,
     analysis = job.analysis
     dummy = dummy_volumes(analysis.dummy_scans)
     runs = [TaskRun(run.name, read_parcel_timeseries(run), events, run.repetition_time, dummy)
-            for run, events in zip(plan.runs, plan.events)]
+            for run, events in zip(plan.runs, plan.events, strict=True)]
     fit = fit_task(runs, plan.contrasts, hrf_model=analysis.hrf_model, noise_model=analysis.noise_model,
                    high_pass_hz=analysis.high_pass_hz)
     averages = selective_average_contrasts(runs, plan.contrasts, plan.conditions)

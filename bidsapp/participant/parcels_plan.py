@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -33,6 +33,9 @@ from bidsapp.steps.glm.contrasts import Contrast, expression_names
 from bidsapp.steps.glm.design import DEFAULT_HIGH_PASS_HZ
 from bidsapp.steps.glm.events import check_events, read_events
 from bidsapp.steps.task_models import check_user_contrasts, design_conditions, hcp_task_presets, task_contrasts
+
+if TYPE_CHECKING:  # the job type's module runs the pipeline that imports this plan
+    from bidsapp.participant.level import ParticipantJob
 
 LOGGER = logging.getLogger(__name__)
 #: Entities every parcel output carries (HCP data: fsLR surface, Glasser parcels).
@@ -130,16 +133,16 @@ def _path(writer: DerivativesWriter, entities: dict[str, str], **more: str | Non
     return writer.layout.participant_file(spec, {**entities, **ATLAS_ENTITIES, **more})
 
 
-def plan_rest(runs: list[Run], job, writer: DerivativesWriter) -> RestPlan:
+def plan_rest(runs: list[Run], job: ParticipantJob, writer: DerivativesWriter) -> RestPlan:
     """The connectivity outputs of one group of resting runs."""
     analysis = job.analysis
     base = {"bidsapp": __version__, "pipeline": "parcels", "step": "connectivity", "denoise_strategy": "none",
             "detrend": True, "standardize": "zscore_sample", "high_pass_hz": analysis.high_pass_hz,
             "low_pass_hz": analysis.low_pass_hz, "dummy_scans": dummy_volumes(analysis.dummy_scans)}
-    stats = [(STAT_LABELS[kind], None) for kind in analysis.connectivity]
+    stats: list[tuple[str, str | None]] = [(STAT_LABELS[kind], None) for kind in analysis.connectivity]
     if "correlation" in analysis.connectivity:
         stats.append(("pearsoncorrelation", "fisherz"))
-    outputs = {}
+    outputs: dict[tuple[str, str, str | None], Output] = {}
     for run in runs:
         for stat, desc in stats:
             outputs[(run.name, stat, desc)] = Output(
@@ -159,27 +162,30 @@ def plan_rest(runs: list[Run], job, writer: DerivativesWriter) -> RestPlan:
 def _modelled_events(runs: list[Run], presets: dict) -> tuple[list[pd.DataFrame], list[str], list[str]]:
     """Each run's events of the modelled conditions, those conditions, and warnings on missing ones."""
     task = runs[0].entities["task"]
+    files: list[Path] = []
     events = []
     for run in runs:
+        assert run.events is not None, "plan_participant plans a task only when every run has its events"
+        files.append(run.events)
         table = read_events(run.events)
         check_events(table, run.n_volumes, run.repetition_time, run.events)
         events.append(table)
     conditions = design_conditions(task, set().union(*(set(e["trial_type"]) for e in events)), presets)
     events = [e[e["trial_type"].isin(conditions)].reset_index(drop=True) for e in events]
     warnings = []
-    for run, table in zip(runs, events):
+    for path, table in zip(files, events, strict=True):
         for condition in sorted(set(conditions) - set(table["trial_type"])):
-            ev_file = run.events / f"{condition}.txt" if run.events.is_dir() else run.events
-            if run.events.is_dir() and ev_file.is_file():
+            ev_file = path / f"{condition}.txt" if path.is_dir() else path
+            if path.is_dir() and ev_file.is_file():
                 LOGGER.info("%s: no events; condition %s is estimated from the other runs", ev_file, condition)
                 continue
-            what = "missing" if run.events.is_dir() else f"has no {condition!r} events"
+            what = "missing" if path.is_dir() else f"has no {condition!r} events"
             warnings.append(f"{ev_file}: {what}; condition {condition} of task {task} is estimated from the "
                             "other runs only")
     return events, conditions, warnings
 
 
-def plan_task(runs: list[Run], job, writer: DerivativesWriter, presets: dict,
+def plan_task(runs: list[Run], job: ParticipantJob, writer: DerivativesWriter, presets: dict,
               user: tuple[Contrast, ...]) -> tuple[TaskPlan, list[str]]:
     """The statistics maps of one task, and warnings about its inputs."""
     analysis = job.analysis
@@ -209,7 +215,8 @@ def plan_task(runs: list[Run], job, writer: DerivativesWriter, presets: dict,
     return plan, warnings
 
 
-def plan_participant(job, writer: DerivativesWriter) -> tuple[list[RestPlan], list[TaskPlan], list[str]]:
+def plan_participant(job: ParticipantJob,
+                     writer: DerivativesWriter) -> tuple[list[RestPlan], list[TaskPlan], list[str]]:
     """Plan every output of a participant.
 
     Parameters

@@ -79,7 +79,7 @@ def _network_comparison(features: FeatureValues) -> str:
     within = np.flatnonzero((labels["node_a"] == labels["node_b"]).to_numpy())
     levels = sorted(set(groups))
     fig, axes = plt.subplots(1, len(within), figsize=(2.2 * len(within) + 1, 3), squeeze=False, sharey=True)
-    for axis, column in zip(axes[0], within):
+    for axis, column in zip(axes[0], within, strict=True):
         values = [data[groups == level, column] for level in levels]
         axis.boxplot(values, showfliers=False)
         for position, points in enumerate(values, start=1):
@@ -122,7 +122,7 @@ def _square(features: FeatureValues) -> tuple[list[str], np.ndarray]:
     nodes = list(dict.fromkeys([*labels["node_a"], *labels["node_b"]]))
     index = {node: i for i, node in enumerate(nodes)}
     matrix = np.full((len(nodes), len(nodes)), np.nan)
-    for (a, b), value in zip(labels[["node_a", "node_b"]].itertuples(index=False), features.mean):
+    for (a, b), value in zip(labels[["node_a", "node_b"]].itertuples(index=False), features.mean, strict=True):
         matrix[index[a], index[b]] = matrix[index[b], index[a]] = value
     return nodes, matrix
 
@@ -133,7 +133,7 @@ def _connectome(features: FeatureValues) -> str:
 
     nodes, matrix = _square(features)
     coordinates = features.coordinates
-    if len(coordinates) != len(nodes):
+    if coordinates is None or len(coordinates) != len(nodes):
         return ""
     keep = np.isfinite(coordinates).all(axis=1)
     shown = np.nan_to_num(matrix[np.ix_(keep, keep)])

@@ -20,6 +20,7 @@ import functools
 import html
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,9 @@ from bidsapp.reports.html import (
     table_html,
 )
 from bidsapp.steps.hcp_summaries import HEMISPHERES, network_hemisphere_means, rank_parcels
+
+if TYPE_CHECKING:  # reports are drawn for the participant level, not imported by it
+    from bidsapp.participant.level import ParticipantJob
 
 #: The seed parcel of the HCP course's connectivity profile.
 SEED_PARCEL = "R_FEF"
@@ -195,8 +199,8 @@ def _read_statmap(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
 
 
-def render_participant_report(job, parcels: pd.DataFrame, rest: Sequence, tasks: Sequence, warnings: Sequence[str],
-                              written: dict[Path, pd.DataFrame] | None = None) -> str:
+def render_participant_report(job: ParticipantJob, parcels: pd.DataFrame, rest: Sequence, tasks: Sequence,
+                              warnings: Sequence[str], written: dict[Path, pd.DataFrame] | None = None) -> str:
     """The participant's HTML report of the outputs the plans name: as ``written`` this run, else read back."""
     written = written or {}
     runs = pd.DataFrame([{"run": run.name, "volumes": run.n_volumes, "TR (s)": run.repetition_time,

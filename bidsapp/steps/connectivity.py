@@ -27,8 +27,8 @@ import pandas as pd
 Kind = Literal["correlation", "partial correlation", "covariance"]
 
 #: BIDS ``stat-`` label of each measure (BEP017 relationship matrices, as xcp_d names them).
-STAT_LABELS = {"correlation": "pearsoncorrelation", "partial correlation": "partialcorrelation",
-               "covariance": "covariance"}
+STAT_LABELS: dict[Kind, str] = {"correlation": "pearsoncorrelation", "partial correlation": "partialcorrelation",
+                                 "covariance": "covariance"}
 #: Largest |r| before Fisher's z, so that z stays finite (|z| <= 8.4).
 MAX_ABS_R = 1.0 - 1e-7
 
@@ -82,7 +82,7 @@ def pooled_covariance(runs: Sequence[np.ndarray], covariances: Sequence[np.ndarr
     counts = np.array([len(run) for run in runs], dtype=float)
     means = np.array([np.mean(run, axis=0) for run in runs])
     deviations = means - counts @ means / counts.sum()
-    scatter = sum(n * cov for n, cov in zip(counts, covariances)) + (deviations.T * counts) @ deviations
+    scatter = sum(n * cov for n, cov in zip(counts, covariances, strict=True)) + (deviations.T * counts) @ deviations
     return (scatter + scatter.T) / (2 * counts.sum())
 
 
@@ -159,9 +159,9 @@ def network_means(matrix: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
         Networks x networks (sorted names as index and columns): the mean over
         pairs of distinct regions, one in each network; NaN without any pair.
     """
-    labels = np.asarray(labels, dtype=str)
-    networks = np.unique(labels)
-    onehot = (labels[:, None] == networks[None, :]).astype(float)
+    network_of = np.asarray(labels, dtype=str)
+    networks = np.unique(network_of)
+    onehot = (network_of[:, None] == networks[None, :]).astype(float)
     valid = np.isfinite(matrix)
     np.fill_diagonal(valid, False)
     sums = onehot.T @ np.where(valid, matrix, 0.0) @ onehot

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bidsapp.errors import MissingInputError
-from bidsapp.steps.strategies import COMPCOR_PREFIXES, EXPANSIONS, Strategy
+from bidsapp.steps.strategies import COMPCOR_PREFIXES, EXPANSIONS, CompCor, Strategy
 
 MOTION = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
 #: fMRIPrep 1.0/1.1 CamelCase names and their later snake_case equivalents.
@@ -166,7 +166,7 @@ def select_confounds(table: pd.DataFrame, metadata: dict | None, strategy: Strat
         if expansion is not None:
             parts.append(need(list(bases) + [f"{b}_{s}" for s in EXPANSIONS[expansion] for b in bases], component))
     if strategy.compcor is not None:
-        parts.append(need(_compcor_columns(raw, metadata, strategy, path, generation), "compcor"))
+        parts.append(need(_compcor_columns(raw, metadata, strategy, strategy.compcor, path, generation), "compcor"))
     if strategy.cosine:
         cosines = [c for c in raw if c.startswith("cosine")]
         if not cosines:
@@ -208,9 +208,9 @@ def select_confounds(table: pd.DataFrame, metadata: dict | None, strategy: Strat
                      computed=tuple(c for c in computed if c in confounds))
 
 
-def _compcor_columns(raw: pd.DataFrame, metadata: dict | None, strategy: Strategy, path, generation) -> list[str]:
-    """CompCor columns as nilearn's ``find_compcor`` picks them (masks from the JSON sidecar)."""
-    kind = strategy.compcor
+def _compcor_columns(raw: pd.DataFrame, metadata: dict | None, strategy: Strategy, kind: CompCor, path: Path | str,
+                     generation: str) -> list[str]:
+    """The ``kind`` CompCor columns as nilearn's ``find_compcor`` picks them (masks from the JSON sidecar)."""
     n = strategy.n_compcor
     separated = kind.endswith("separated")
     columns: list[str] = []

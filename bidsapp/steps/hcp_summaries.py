@@ -44,7 +44,7 @@ def condition_frames(onsets: np.ndarray, durations: np.ndarray, tr: float, skip:
     """
     starts = np.floor(np.asarray(onsets, dtype=float) / tr).astype(int)
     lengths = np.ceil(np.asarray(durations, dtype=float) / tr).astype(int)
-    frames = [start + np.arange(skip, length) for start, length in zip(starts, lengths)]
+    frames = [start + np.arange(skip, length) for start, length in zip(starts, lengths, strict=True)]
     return np.concatenate(frames) if frames else np.empty(0, dtype=int)
 
 
@@ -71,7 +71,7 @@ def selective_average(runs: Sequence[np.ndarray], events: Sequence[pd.DataFrame]
     if len(runs) != len(events):
         raise ValueError("give the events of every run")
     selected = []
-    for data, run_events in zip(runs, events):
+    for data, run_events in zip(runs, events, strict=True):
         frames = condition_frames(run_events["onset"], run_events["duration"], tr, skip)
         selected.append(data[frames[frames < data.shape[0]]])
     pooled = np.concatenate(selected, axis=0)

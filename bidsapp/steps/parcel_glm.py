@@ -109,7 +109,7 @@ def fit_task(runs: Sequence[TaskRun], contrasts: Sequence[Contrast], *, hrf_mode
 
 
 def selective_average_contrasts(runs: Sequence[TaskRun], contrasts: Sequence[Contrast],
-                                conditions: Sequence[str], skip: int = 0) -> dict[str, np.ndarray]:
+                                conditions: Sequence[str], skip: int = 0) -> dict[str, np.ndarray | float]:
     """Each contrast's weights applied to the conditions' selective averages.
 
     Parameters
@@ -124,7 +124,9 @@ def selective_average_contrasts(runs: Sequence[TaskRun], contrasts: Sequence[Con
 
     Returns
     -------
-    dict of str to ndarray of shape (n_parcels,)
+    dict of str to ndarray of shape (n_parcels,) or float
+        By contrast name; the scalar 0 for a contrast without a non-zero
+        condition weight (such as ``A - A``).
     """
     centred = [remove_mean(run.data) for run in runs]
     weights = {c.name: condition_weights(c, conditions) for c in contrasts}

@@ -10,6 +10,7 @@ preset with ``extends: <name>``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -156,7 +157,7 @@ def _strategy_from_mapping(values: dict, where: str) -> Strategy:
     if unknown:
         raise UsageError(f"--denoise-strategy {where}: unknown key {unknown[0]!r}")
     flat = {**confounds, **clean, **{k: v for k, v in values.items() if k in known - set(sections)}}
-    checks = {key: EXPANSIONS for key in ("motion", "wm_csf", "global_signal")}
+    checks: dict[str, Collection[str]] = {key: EXPANSIONS for key in ("motion", "wm_csf", "global_signal")}
     checks["compcor"] = COMPCOR_PREFIXES
     for key, allowed in checks.items():
         if flat.get(key) is not None and flat[key] not in allowed:

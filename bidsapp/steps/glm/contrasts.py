@@ -142,7 +142,7 @@ def _expression_vector(expression: str, columns: tuple[str, ...]) -> tuple[float
 def condition_weights(contrast: Contrast, conditions: Sequence[str]) -> dict[str, float]:
     """The contrast's non-zero weight on each condition."""
     vector = contrast_vector(contrast, list(conditions))
-    return {condition: float(w) for condition, w in zip(conditions, vector) if w != 0}
+    return {condition: float(w) for condition, w in zip(conditions, vector, strict=True) if w != 0}
 
 
 def estimable(contrasts: Sequence[Contrast], columns: Sequence[str]) -> list[Contrast]:

@@ -124,7 +124,7 @@ def condition_regressors(events: pd.DataFrame, times: np.ndarray, hrf_model: str
     modulation = events["modulation"].to_numpy(float) if "modulation" in events else np.ones(len(events))
     conditions = sorted(set(trial_types))
     boxcars = np.zeros((len(conditions), n_high))
-    for boxcar, condition in zip(boxcars, conditions):
+    for boxcar, condition in zip(boxcars, conditions, strict=True):
         rows = trial_types == condition
         pairs, which = np.unique(timing[rows], axis=0, return_inverse=True)
         values = np.bincount(which.ravel(), weights=modulation[rows])

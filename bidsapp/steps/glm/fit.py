@@ -232,7 +232,7 @@ def whitened_contrasts(data: np.ndarray, regressors: np.ndarray, rho: np.ndarray
     whitened[1:] -= rho[order] * whitened[:-1]  # the product is evaluated before the subtraction
     beta = np.empty((p, data.shape[1]))
     dispersion = np.empty(data.shape[1])
-    for k, (start, count) in enumerate(zip(starts, counts)):
+    for k, (start, count) in enumerate(zip(starts, counts, strict=True)):
         units = slice(start, start + count)
         beta[:, order[units]] = fitted = pinvs[k] @ whitened[:, units]
         residuals = whitened[:, units] - designs[k] @ fitted

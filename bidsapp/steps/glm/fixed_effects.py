@@ -123,11 +123,13 @@ def combine_runs(runs: Sequence[RunContrasts], contrasts: Sequence[Contrast]) ->
         found = [run for run in runs if contrast.name in run.contrasts]
         if not found:
             continue
-        if any(run.units is None for run in found):
-            units = None
+        unit_masks = [run.units for run in found if run.units is not None]
+        units: np.ndarray | None = None
+        if len(unit_masks) < len(found):
             per_run = [run.contrasts[contrast.name] for run in found]
         else:
-            units = np.logical_and.reduce([run.units for run in found])
-            per_run = [_subset(run.contrasts[contrast.name], np.flatnonzero(units[run.units])) for run in found]
+            units = np.logical_and.reduce(unit_masks)
+            per_run = [_subset(run.contrasts[contrast.name], np.flatnonzero(units[mask]))
+                       for run, mask in zip(found, unit_masks, strict=True)]
         combined[contrast.name] = CombinedContrast(fixed_effects(per_run), tuple(run.run for run in found), units)
     return combined
