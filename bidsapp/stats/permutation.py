@@ -182,7 +182,7 @@ def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray,
         random_state = int(np.random.SeedSequence().entropy % 2**32)  # type: ignore[operator]  # drawn: an int
     valid = np.isfinite(data).all(axis=0)
     model, stat, scheme = build_model(data if valid.all() else data[:, valid], design, contrast, blocks, two_sided,
-                                       dtype)
+                                      dtype)
     valid[valid] = np.isfinite(stat)
     stat = stat[np.isfinite(stat)]
     resamples, exhaustive = draw_resamples(scheme, data.shape[0], n_perm, blocks, random_state, resamples)
