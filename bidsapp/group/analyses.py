@@ -174,4 +174,8 @@ def _sidecar(group_input: GroupInput, inference: ContrastInference, context: Ana
                "Statistic": inference.result.stat_type, "DegreesOfFreedom": list(inference.result.df),
                "Alternative": inference.result.alternative, "Participants": len(context.sources),
                "LeftOut": list(context.left_out), "Permutation": permutation}
+    if inference.permutation is not None:  # how its FWE p values were counted, and from how many resamples
+        sidecar.update(PermutationPValue=inference.permutation.p_rule,
+                       PermutationResamples=inference.permutation.n_perm,
+                       SmallestPValue=inference.permutation.smallest_p)
     return sidecar, parameters

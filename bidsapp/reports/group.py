@@ -166,7 +166,10 @@ def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: l
     participants = table["participant_id"].nunique()
     sections = [("Inputs", list_html(str(root) for root in inventory.roots))]
     if settings is not None:
-        permutations = (f"; {settings.n_perm} permutations (seed {settings.random_seed})"
+        permutations = (f"; FWE p values by permutation, (1 + #{{null &ge; observed}}) / (1 + n_perm) over "
+                        f"{settings.n_perm} random resamples (seed {settings.random_seed}), or exact over every sign "
+                        f"flip or permutation when there are at most {settings.n_perm} (each output's sidecar "
+                        "records which in PermutationPValue)"
                         if {"fwe", "cluster", "tfce"} & set(settings.corrections) else "")
         clusters = f", cluster-forming p {settings.height_threshold}" if "cluster" in settings.corrections else ""
         test = f"group model {settings.model['path']}" if settings.model else f"{settings.test} test"

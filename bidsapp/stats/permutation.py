@@ -2,7 +2,7 @@
 
 One engine for every design (Winkler et al., 2014). The contrast splits the design into the tested
 regressors and nuisance regressors (``Z = X @ null(C)``); the data are residualised on ``Z`` and the
-residuals resampled (Freedman & Lane, 1983):
+residuals resampled (Freedman & Lane, 1983; :mod:`bidsapp.stats.residuals`):
 
 - sign flipping when the tested regressors ``X @ C.T`` are constant (one-sample designs, with or without
   covariates; nilearn's rule): independent and symmetric errors;
@@ -15,11 +15,16 @@ followed by fused max reductions; only the maxima are kept (memory is bounded by
 from ``memory_mb``). Nuisance columns that resampling leaves unchanged (the intercept, per-participant
 columns within their own blocks) drop out of the product.
 
-FWE p values: ``(1 + #{null max >= observed}) / (n_perm + 1)`` for random resamples (the identity is
-counted once, as nilearn does), ``#{null max >= observed} / 2**n`` when every sign flip is enumerated
-(``2**n <= n_perm``). Ties within float32 rounding (``64 * eps`` relative) count as exceedances. Cluster p
-values use the same rule (nilearn reports ``#{null >= observed} / n_perm`` for clusters). Resamples are
-drawn up front from ``numpy.random.default_rng(random_state)`` so results do not depend on ``n_jobs``.
+FWE p values (:mod:`bidsapp.stats.pvalues`): ``(1 + #{null max >= observed}) / (n_perm + 1)`` for random
+resamples (the observed counted once, as nilearn does), ``#{resamples with max >= observed} / n_resamples``
+when every sign flip (``2**n <= n_perm``) or every permutation within blocks is enumerated, the identity
+included. Resamples that give back the observed map (the identity; for a two-sided t or an F, every sign
+flipped) take the observed maximum in float64 instead of a float32 recomputation that rounding can put below
+it, so no p value is below the smallest attainable one. Enumerated sign flips of a two-sided t or an F are
+computed for half the flips, the other half being their mirror images. Ties within float32 rounding
+(``64 * eps`` relative) count as exceedances. Cluster p values use the same rule (nilearn reports
+``#{null >= observed} / n_perm`` for clusters). Resamples are drawn up front from
+``numpy.random.default_rng(random_state)`` so results do not depend on ``n_jobs``.
 
 References
 ----------
@@ -38,12 +43,13 @@ from typing import Literal
 
 import numpy as np
 from joblib import Parallel, delayed
-from scipy import linalg, stats
+from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from bidsapp.errors import NoDataError, UsageError
-from bidsapp.stats.parametric import contrast_matrix
+from bidsapp.errors import UsageError
+from bidsapp.stats.pvalues import fwe_p, p_rule, reproducing, smallest_p
 from bidsapp.stats.resampling import Scheme, check_resolution, draw_resamples
+from bidsapp.stats.residuals import ResidualModel, build_model, statistic
 from bidsapp.stats.spatial import ClusterMaps, Connectivity, VoxelGraph, cluster_maps, cluster_maxima, tfce, voxel_graph
 
 
@@ -58,9 +64,12 @@ class PermutationResult:
         Observed t or F (float64; equal to :func:`bidsapp.stats.parametric.compute_contrast`).
     df : tuple of int
     p_fwe, null_max : numpy.ndarray
-        Voxel-level max-statistic FWE p values; the null distribution of the maximum (``|t|`` if two-sided).
+        Voxel-level max-statistic FWE p values; the maximum (``|t|`` if two-sided) of each resample.
     n_perm, scheme, exhaustive, two_sided, random_state :
-        What was resampled and how (``random_state`` is the seed used, drawn when none was given).
+        What was resampled and how: ``n_perm`` resamples used (all of them when ``exhaustive``);
+        ``random_state`` is the seed used, drawn when none was given.
+    smallest_p : float
+        The smallest attainable FWE p value (:func:`bidsapp.stats.pvalues.smallest_p`).
     height_threshold, cluster_threshold : float or None
         Cluster-forming threshold as a p value and on the statistic's scale.
     clusters : ClusterMaps or None
@@ -80,6 +89,7 @@ class PermutationResult:
     exhaustive: bool
     two_sided: bool
     random_state: int | None
+    smallest_p: float
     height_threshold: float | None = None
     cluster_threshold: float | None = None
     connectivity: int | None = None
@@ -92,26 +102,19 @@ class PermutationResult:
     p_fwe_tfce: np.ndarray | None = None
     null_max_tfce: np.ndarray | None = None
 
+    @property
+    def p_rule(self) -> str:
+        """How the p values were counted, in words (with the number of resamples)."""
+        return p_rule(self.scheme, self.n_perm, self.exhaustive, self.random_state)
+
     def metadata(self) -> dict:
         """The parameters a sidecar should record."""
         return {"statistic": self.stat_type, "degrees_of_freedom": list(self.df), "resampling": self.scheme,
-                "n_permutations": self.n_perm, "exhaustive": self.exhaustive, "two_sided": self.two_sided,
+                "n_permutations": self.n_perm, "exhaustive": self.exhaustive, "p_value": self.p_rule,
+                "smallest_p": self.smallest_p, "two_sided": self.two_sided,
                 "random_seed": self.random_state, "height_threshold": self.height_threshold,
                 "cluster_forming_threshold": self.cluster_threshold, "connectivity": self.connectivity,
                 "tfce": None if self.tfce is None else {"E": 0.5, "H": 2.0, "dh": "auto"}}
-
-
-@dataclass(frozen=True, eq=False)
-class _Model:
-    """Normalised residuals in float32 column chunks and the orthonormal tested/nuisance bases."""
-
-    chunks: np.ndarray      # (n_chunks, n_rows, width)
-    n_features: int         # valid features, the rest of the last chunk is padding
-    basis: np.ndarray       # (n_rows, r + k): tested columns then resampling-variant nuisance columns
-    n_tested: int
-    dof: int
-    stat_type: Literal["t", "F"]
-    two_sided: bool
 
 
 def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray, *, n_perm: int = 10000,
@@ -131,7 +134,8 @@ def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray,
     contrast : array, shape (n_columns,) or (n_rows_c, n_columns)
         A vector for a t test, a matrix for an F test.
     n_perm : int, default 10000
-        Number of random resamples; every sign flip is used instead when ``2**n_rows <= n_perm``.
+        Number of random resamples; every sign flip (or permutation within blocks) is used instead when
+        there are at most ``n_perm``.
     two_sided : bool, default True
         Max of ``|t|`` (else positive effects only). F tests are one-sided.
     alpha : float, default 0.05
@@ -177,12 +181,15 @@ def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray,
     if random_state is None:
         random_state = int(np.random.SeedSequence().entropy % 2**32)  # type: ignore[operator]  # drawn: an int
     valid = np.isfinite(data).all(axis=0)
-    model, stat, scheme = _build_model(data if valid.all() else data[:, valid], design, contrast, blocks, two_sided,
-                                       dtype)
+    model, stat, scheme = build_model(data if valid.all() else data[:, valid], design, contrast, blocks, two_sided,
+                                      dtype)
     valid[valid] = np.isfinite(stat)
     stat = stat[np.isfinite(stat)]
     resamples, exhaustive = draw_resamples(scheme, data.shape[0], n_perm, blocks, random_state, resamples)
-    check_resolution(len(resamples), exhaustive, alpha, data.shape[0])
+    symmetric = model.two_sided or model.stat_type == "F"  # negating every direction keeps the score
+    same = reproducing(resamples, model.exact_basis, scheme, symmetric)
+    least = smallest_p(int(same.sum()), len(resamples), exhaustive)
+    check_resolution(least, len(resamples), exhaustive, alpha, scheme)
     graph = None
     if spatial:
         mask_valid = np.asarray(mask, dtype=bool).copy()
@@ -193,8 +200,14 @@ def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray,
         tail = height_threshold / 2 if model.two_sided else height_threshold
         cluster_threshold = float(stats.t.isf(tail, model.dof) if model.stat_type == "t"
                                   else stats.f.isf(tail, model.n_tested, model.dof))
-    nulls = _run(model, resamples, graph, cluster_threshold, with_tfce, n_jobs, memory_mb)
-    observed = _observed(stat, nulls, model, graph, cluster_threshold, with_tfce, exhaustive, dtype)
+    observed, scores = _observed(stat, model, graph, cluster_threshold, with_tfce)
+    mirrored = exhaustive and scheme == "signflip" and symmetric
+    nulls = _nulls(model, resamples, same, mirrored, scores, graph, cluster_threshold, with_tfce, n_jobs, memory_mb)
+    for key, suffix in (("stat", ""), ("size", "_size"), ("mass", "_mass"), ("tfce", "_tfce")):
+        if key in nulls:
+            precision = np.float64 if key == "size" else dtype
+            observed[f"p_fwe{suffix}"] = fwe_p(scores[key], nulls[key], exhaustive, precision)
+            observed[f"null_max{suffix}"] = nulls[key]
     for name, values in observed.items():  # back to every feature: NaN (label 0) where not tested
         if not name.startswith("null_"):
             observed[name] = np.zeros(valid.size, np.int32) if name == "cluster_label" else np.full(valid.size, np.nan)
@@ -204,101 +217,52 @@ def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray,
                                            mass=observed.pop("cluster_mass"))
     return PermutationResult(stat_type=model.stat_type, df=(model.n_tested, model.dof), n_perm=len(resamples),
                              scheme=scheme, exhaustive=exhaustive, two_sided=model.two_sided,
-                             random_state=random_state, height_threshold=height_threshold,
+                             random_state=random_state, smallest_p=least, height_threshold=height_threshold,
                              cluster_threshold=cluster_threshold, connectivity=connectivity if spatial else None,
                              **observed)
 
 
-def _observed(stat: np.ndarray, nulls: dict[str, np.ndarray], model: _Model, graph: VoxelGraph | None,
-              cluster_threshold: float | None, with_tfce: bool, exhaustive: bool, dtype: type) -> dict:
-    """Observed maps (over the tested features) with their FWE p values, and the null distributions."""
-    score = np.abs(stat) if model.two_sided else stat
-    results = {"stat": stat, "p_fwe": _fwe(score, nulls["stat"], exhaustive, dtype), "null_max": nulls["stat"]}
+def _observed(stat: np.ndarray, model: ResidualModel, graph: VoxelGraph | None, cluster_threshold: float | None,
+              with_tfce: bool) -> tuple[dict, dict[str, np.ndarray]]:
+    """Observed maps over the tested features, and the scores compared with each null maximum."""
+    maps = {"stat": stat}
+    scores = {"stat": np.abs(stat) if model.two_sided else stat}
     if cluster_threshold is not None and graph is not None:
         clusters = cluster_maps(stat, graph, cluster_threshold, model.two_sided)
-        results.update(cluster_label=clusters.label, cluster_size=clusters.size, cluster_mass=clusters.mass,
-                       p_fwe_size=_fwe(clusters.size, nulls["size"], exhaustive, np.float64),
-                       p_fwe_mass=_fwe(clusters.mass, nulls["mass"], exhaustive, dtype),
-                       null_max_size=nulls["size"], null_max_mass=nulls["mass"])
+        maps.update(cluster_label=clusters.label, cluster_size=clusters.size, cluster_mass=clusters.mass)
+        scores.update(size=clusters.size, mass=clusters.mass)
     if with_tfce and graph is not None:
-        scores = tfce(stat, graph, two_sided=model.two_sided)
-        results.update(tfce=scores, p_fwe_tfce=_fwe(np.abs(scores), nulls["tfce"], exhaustive, dtype),
-                       null_max_tfce=nulls["tfce"])
-    return results
+        maps["tfce"] = tfce(stat, graph, two_sided=model.two_sided)
+        scores["tfce"] = np.abs(maps["tfce"])
+    return maps, scores
 
 
-def _build_model(data: np.ndarray, design: np.ndarray, contrast: np.ndarray, blocks: np.ndarray | None,
-                 two_sided: bool, dtype: type) -> tuple[_Model, np.ndarray, Scheme]:
-    """Partition the design, residualise and normalise the data; observed statistic in float64."""
-    matrix = contrast_matrix(design, contrast)
-    n_rows = design.shape[0]
-    dof = n_rows - int(np.linalg.matrix_rank(design))
-    if dof < 1:
-        raise NoDataError(f"the design has {n_rows} maps and rank {n_rows - dof}: at least {n_rows - dof + 1} "
-                          "maps are needed")
-    is_t = np.ndim(contrast) == 1
-    nuisance = _orthonormal(design @ linalg.null_space(matrix))
-    tested = np.linalg.pinv(design).T @ matrix.T
-    tested -= nuisance @ (nuisance.T @ tested)
-    tested = tested / np.linalg.norm(tested) if is_t else _orthonormal(tested)
-    constant = np.ptp(design @ matrix.T, axis=0).max() == 0  # the intercept: nothing to permute
-    scheme: Scheme = "signflip" if constant else "permutation"
-    variant = nuisance if scheme == "signflip" else _variant_part(nuisance, blocks, n_rows)
-    if scheme == "permutation" and _variant_part(tested, blocks, n_rows).shape[1] < tested.shape[1]:
-        raise UsageError("the tested effect does not change when rows are permuted within their exchangeability "
-                         "blocks (it is constant within participants): it cannot be tested by permutation here")
-    residuals = np.array(data, dtype=float)  # the one float64 copy, residualised and normalised in place
-    scale = np.linalg.norm(residuals, axis=0)
-    if nuisance.shape[1]:
-        residuals -= nuisance @ (nuisance.T @ residuals)
-    norms = np.linalg.norm(residuals, axis=0)
-    fitted = norms > 1e-12 * scale  # else constant or exactly fitted: no test
-    residuals /= np.where(fitted, norms, 1.0)
-    stat = _statistic(tested.T @ residuals, np.zeros((0, data.shape[1])), dof, is_t)
-    stat[~fitted] = np.nan
-    finite = np.isfinite(stat)
-    model = _Model(chunks=_chunked(residuals if finite.all() else residuals[:, finite], dtype,
-                                   2**18 // (64 * (tested.shape[1] + variant.shape[1]))),
-                   n_features=int(finite.sum()), basis=np.hstack([tested, variant]).astype(dtype),
-                   n_tested=tested.shape[1], dof=dof, stat_type="t" if is_t else "F", two_sided=two_sided and is_t)
-    return model, stat, scheme
+def _nulls(model: ResidualModel, resamples: np.ndarray, same: np.ndarray, mirrored: bool, scores: dict[str, np.ndarray],
+           graph: VoxelGraph | None, cluster_threshold: float | None, with_tfce: bool, n_jobs: int,
+           memory_mb: float) -> dict[str, np.ndarray]:
+    """Null maxima of every resample, in order.
 
-
-def _orthonormal(matrix: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of the column space (rank-revealing SVD)."""
-    if matrix.shape[1] == 0:
-        return matrix
-    left, singular, _ = np.linalg.svd(matrix, full_matrices=False)
-    return left[:, singular > 1e-10 * max(singular.max(), 1e-300)]
-
-
-def _variant_part(basis: np.ndarray, blocks: np.ndarray | None, n_rows: int) -> np.ndarray:
-    """The directions of an orthonormal ``basis`` that within-block permutation changes.
-
-    Directions constant within every block (the intercept; per-participant columns when the blocks are
-    participants) are left out: permuting rows within blocks leaves them unchanged.
+    Resamples that give back the observed map (``same``) take the observed maxima of ``scores`` (float64).
+    With ``mirrored`` (every sign flip enumerated, the statistic's score symmetric), only the first half is
+    computed: flip ``2**n - 1 - c`` is the negation of flip ``c`` and has the same maxima.
     """
-    if basis.shape[1] == 0:
-        return basis
-    codes = np.zeros(n_rows, int) if blocks is None else np.unique(blocks, return_inverse=True)[1]
-    indicator = np.eye(codes.max() + 1)[codes]
-    left, singular, _ = np.linalg.svd(basis.T @ (indicator / np.sqrt(indicator.sum(axis=0))))
-    singular = np.concatenate([singular, np.zeros(basis.shape[1] - singular.size)])
-    return basis @ left[:, singular < 1 - 1e-8]
+    todo = ~same
+    if mirrored:
+        todo[len(todo) // 2:] = False
+    computed = (_run(model, resamples[todo], graph, cluster_threshold, with_tfce, n_jobs, memory_mb)
+                if todo.any() else {})
+    nulls = {}
+    for key, score in scores.items():
+        values = np.full(len(resamples), np.max(score, initial=0.0 if key != "stat" else -np.inf))
+        if key in computed:
+            values[todo] = computed[key]
+        if mirrored:
+            values[len(values) // 2:] = values[:len(values) // 2][::-1]
+        nulls[key] = values
+    return nulls
 
 
-def _chunked(values: np.ndarray, dtype: type, width: int) -> np.ndarray:
-    """Columns as contiguous (n_chunks, n_rows, width) blocks of ``dtype``, the last one zero-padded."""
-    width = int(np.clip(width, 256, max(values.shape[1], 1)))
-    n_chunks = max(1, -(-values.shape[1] // width))
-    chunks = np.zeros((n_chunks, values.shape[0], width), dtype)
-    for index in range(n_chunks):
-        part = values[:, index * width:(index + 1) * width]
-        chunks[index, :, :part.shape[1]] = part
-    return chunks
-
-
-def _run(model: _Model, resamples: np.ndarray, graph: VoxelGraph | None, cluster_threshold: float | None,
+def _run(model: ResidualModel, resamples: np.ndarray, graph: VoxelGraph | None, cluster_threshold: float | None,
          with_tfce: bool, n_jobs: int, memory_mb: float) -> dict[str, np.ndarray]:
     """Null maxima of every resample, in order.
 
@@ -321,8 +285,8 @@ def _run(model: _Model, resamples: np.ndarray, graph: VoxelGraph | None, cluster
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def _null_range(resamples: np.ndarray, *, model: _Model, graph: VoxelGraph | None, cluster_threshold: float | None,
-                with_tfce: bool, block: int) -> dict[str, np.ndarray]:
+def _null_range(resamples: np.ndarray, *, model: ResidualModel, graph: VoxelGraph | None,
+                cluster_threshold: float | None, with_tfce: bool, block: int) -> dict[str, np.ndarray]:
     """Null maxima for consecutive resamples, ``block`` at a time, with single-threaded BLAS."""
     with threadpool_limits(limits=1, user_api="blas"):
         parts = [_null_block(model, resamples[start:start + block], graph, cluster_threshold, with_tfce)
@@ -330,7 +294,7 @@ def _null_range(resamples: np.ndarray, *, model: _Model, graph: VoxelGraph | Non
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def _null_block(model: _Model, resamples: np.ndarray, graph: VoxelGraph | None, cluster_threshold: float | None,
+def _null_block(model: ResidualModel, resamples: np.ndarray, graph: VoxelGraph | None, cluster_threshold: float | None,
                 with_tfce: bool) -> dict[str, np.ndarray]:
     """Maxima of the statistic (and cluster measures, TFCE) for a block of resamples.
 
@@ -355,7 +319,7 @@ def _null_block(model: _Model, resamples: np.ndarray, graph: VoxelGraph | None, 
         values = np.matmul(weights, chunk, out=product)[:, :used]
         if not fast:
             projections = values.reshape(n_block, n_columns, used).transpose(1, 0, 2)
-            values = _statistic(projections[:model.n_tested], projections[model.n_tested:], model.dof,
+            values = statistic(projections[:model.n_tested], projections[model.n_tested:], model.dof,
                                 model.stat_type == "t")
         np.maximum(top, values.max(axis=1), out=top)
         if model.two_sided:
@@ -376,25 +340,8 @@ def _null_block(model: _Model, resamples: np.ndarray, graph: VoxelGraph | None, 
     return nulls
 
 
-def _statistic(explained: np.ndarray, nuisance: np.ndarray, dof: int, is_t: bool) -> np.ndarray:
-    """t or F from projections of unit-norm residuals on the tested and nuisance directions (first axis)."""
-    nuisance_ss = np.einsum("k...,k...->...", nuisance, nuisance) if nuisance.shape[0] else 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if is_t:
-            return explained[0] * np.sqrt(dof / np.maximum(1 - explained[0] ** 2 - nuisance_ss, 0))
-        ss = np.einsum("k...,k...->...", explained, explained)
-        return ss / explained.shape[0] * dof / np.maximum(1 - ss - nuisance_ss, 0)
-
-
 def _t_from_projection(projection: np.ndarray, dof: int) -> np.ndarray:
     """t from the projection of unit-norm residuals on the unit tested regressor (no nuisance)."""
     projection = np.asarray(projection, dtype=float)
     with np.errstate(divide="ignore"):
         return projection * np.sqrt(dof / np.maximum(1 - projection**2, 0))
-
-
-def _fwe(observed: np.ndarray, null: np.ndarray, exhaustive: bool, dtype: type) -> np.ndarray:
-    """FWE p values of observed scores against the null maxima (ties within rounding count)."""
-    tolerance = 64 * np.finfo(dtype).eps * np.maximum(np.abs(observed), 1.0)
-    exceed = null.size - np.searchsorted(np.sort(null), observed - tolerance, side="left")
-    return exceed / null.size if exhaustive else (1 + exceed) / (null.size + 1)

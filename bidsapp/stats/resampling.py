@@ -1,12 +1,13 @@
 """Resamples for the permutation engine: sign flips, permutations within exchangeability blocks.
 
 Random resamples come from ``numpy.random.default_rng(seed)`` and are drawn up front, so the results do
-not depend on how the work is split. When every sign flip can be afforded (``2**n_rows <= n_perm``) they
-are enumerated instead (exact test, the identity included). Permutations are given as row indices applied
-to the design rows; within blocks, rows only move inside their own block (Winkler et al., 2015). Random
-permutations are drawn independently (with replacement): with few participants the same rearrangement can
-recur, so a paired design is better tested as a one-sample test of the differences, whose sign flips are
-enumerated when they are few.
+not depend on how the work is split. When every resample can be afforded they are enumerated instead (exact
+test, the identity first): every sign flip when ``2**n_rows <= n_perm``, every permutation within the blocks
+when their number (the product of the blocks' factorials, ``n_rows!`` without blocks) is at most ``n_perm``.
+Permutations are given as row indices applied to the design rows; within blocks, rows only move inside their
+own block (Winkler et al., 2015). Random permutations are drawn independently (with replacement): with few
+participants the same rearrangement can recur, so a paired design is better tested as a one-sample test of
+the differences, whose sign flips are enumerated when they are few.
 
 References
 ----------
@@ -16,6 +17,7 @@ permutation. NeuroImage, 123, 253-268.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
@@ -36,7 +38,7 @@ def draw_resamples(scheme: Scheme, n_rows: int, n_perm: int, blocks: np.ndarray 
     n_rows : int
         Rows of the design (input maps).
     n_perm : int
-        Random resamples to draw; sign flips are enumerated instead when ``2**n_rows <= n_perm``.
+        Random resamples to draw; every resample is enumerated instead when there are at most ``n_perm``.
     blocks : array, shape (n_rows,), optional
         Exchangeability blocks for permutations.
     seed : int
@@ -47,9 +49,9 @@ def draw_resamples(scheme: Scheme, n_rows: int, n_perm: int, blocks: np.ndarray 
     Returns
     -------
     resamples : numpy.ndarray
-        int8 signs or int32 row indices, one resample per row.
+        int8 signs or int32 row indices, one resample per row; when enumerated, the identity first.
     exhaustive : bool
-        True when every sign flip was enumerated.
+        True when every sign flip, or every permutation within blocks, was enumerated.
     """
     codes = np.zeros(n_rows, int) if blocks is None else np.unique(np.asarray(blocks), return_inverse=True)[1]
     if given is not None:
@@ -67,6 +69,8 @@ def draw_resamples(scheme: Scheme, n_rows: int, n_perm: int, blocks: np.ndarray 
     if scheme == "signflip" and 2**n_rows <= n_perm:
         bits = np.arange(2**n_rows)[:, None] >> np.arange(n_rows) & 1
         return (1 - 2 * bits).astype(np.int8), True
+    if scheme == "permutation" and math.prod(math.factorial(size) for size in np.bincount(codes)) <= n_perm:
+        return _all_permutations(codes), True
     rng = np.random.default_rng(seed)
     if scheme == "signflip":
         return (1 - 2 * rng.integers(0, 2, size=(n_perm, n_rows))).astype(np.int8), False
@@ -76,20 +80,50 @@ def draw_resamples(scheme: Scheme, n_rows: int, n_perm: int, blocks: np.ndarray 
     return indices, False
 
 
-def check_resolution(n_resamples: int, exhaustive: bool, alpha: float, n_rows: int) -> None:
+def _all_permutations(codes: np.ndarray) -> np.ndarray:
+    """Every permutation of the rows within their blocks (``codes``), the identity first, as int32 row indices.
+
+    Each block's own permutations are listed once; the resamples are their Cartesian product, built by index
+    arithmetic (one pass per block, no loop over resamples).
+    """
+    members = [np.flatnonzero(codes == code) for code in range(codes.max() + 1)]
+    orders = [np.array(list(itertools.permutations(range(len(rows)))), dtype=np.int32) for rows in members]
+    choice = np.unravel_index(np.arange(math.prod(len(order) for order in orders)), [len(order) for order in orders])
+    indices = np.empty((choice[0].size, codes.size), np.int32)
+    for rows, order, chosen in zip(members, orders, choice, strict=True):
+        indices[:, rows] = rows[order[chosen]]
+    return indices
+
+
+def check_resolution(least: float, n_resamples: int, exhaustive: bool, alpha: float, scheme: Scheme) -> None:
     """Refuse resamples whose smallest attainable p value is above ``alpha``.
+
+    Parameters
+    ----------
+    least : float
+        The smallest attainable p value (``bidsapp.stats.pvalues.smallest_p``).
+    n_resamples : int
+    exhaustive : bool
+    alpha : float
+    scheme : {"signflip", "permutation"}
 
     Raises
     ------
     UsageError
         Too few random permutations (names ``--n-perm`` and the minimum).
     NoDataError
-        Too few participants for any sign-flip p value to reach alpha (says how many are needed).
+        Too few participants for any enumerated p value to reach alpha (says how many are needed).
     """
-    if exhaustive and 1 / n_resamples > alpha:
-        raise NoDataError(f"with {n_rows} maps only {n_resamples} sign flips exist, so no FWE p value can reach "
-                          f"--alpha {alpha}: at least {math.ceil(math.log2(1 / alpha))} participants are needed")
-    if not exhaustive and 1 / (n_resamples + 1) > alpha:
+    if least <= alpha:
+        return
+    if not exhaustive:
         raise UsageError(f"--n-perm {n_resamples} is too small for --alpha {alpha} (the smallest p value is "
                          f"1/(n_perm + 1)): use at least {math.ceil(1 / alpha - 1)}, and 5000 or more for "
                          "stable p values")
+    if scheme == "signflip":  # the smallest p is (resamples giving back the data) / 2**n
+        needed = math.ceil(math.log2(round(least * n_resamples) / alpha))
+        raise NoDataError(f"with {round(math.log2(n_resamples))} maps only {n_resamples} sign flips exist and the "
+                          f"smallest FWE p value is {least:.3g}, so none can reach --alpha {alpha}: at least "
+                          f"{needed} participants are needed")
+    raise NoDataError(f"only {n_resamples} permutations within the exchangeability blocks exist and the smallest "
+                      f"FWE p value is {least:.3g}, so none can reach --alpha {alpha}: more participants are needed")

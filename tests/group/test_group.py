@@ -171,3 +171,52 @@ def test_paired_on_fmriprep_single_condition_maps_matches_ttest_rel(fmriprep_sin
     rf = participant_values(out, "*_seg-*_contrast-rf_statmap.tsv", "effect")
     expected = stats.ttest_rel(lf.to_numpy(), rf.to_numpy(), axis=1)
     assert table["t"].to_numpy() == pytest.approx(expected.statistic, rel=1e-8, nan_ok=True)
+
+
+def _flip_oracle_p(values: np.ndarray) -> np.ndarray:
+    """Two-sided one-sample max-|t| FWE p over every sign flip of the rows (numpy, float64, identity included)."""
+    n = values.shape[0]
+    signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+    means = signs @ values / n
+    sd = np.sqrt(((values**2).sum(axis=0) - n * means**2) / (n - 1))  # flips leave the sum of squares unchanged
+    null = np.abs(means / (sd / np.sqrt(n))).max(axis=1)
+    observed = np.abs(stats.ttest_1samp(values, 0).statistic)
+    return (null[None, :] >= observed[:, None] * (1 - 1e-9)).sum(axis=1) / 2**n
+
+
+def test_fwe_p_values_are_exact_and_never_below_the_smallest_attainable(hcp_participant):
+    """The HCP demo's impossible p_fwe = 0.0 (8 participants): now every one of the 256 sign flips, exactly."""
+    import json
+
+    bids_dir, out = hcp_participant
+    assert group(bids_dir, out, "--correction", "fwe", "--n-perm", "1000") == 0
+    name = "task-motor_space-fsLR_seg-Glasser_contrast-lfMinusRf_desc-mean_statmap"
+    table = pd.read_csv(out / "group" / f"{name}.tsv", sep="\t").set_index("name")
+    effects = participant_values(out, "*_contrast-lfMinusRf_statmap.tsv", "effect").loc[table.index]
+    np.testing.assert_array_equal(table["p_fwe"].to_numpy(), _flip_oracle_p(effects.to_numpy().T))
+    assert table["p_fwe"].min() == 2 / 256  # strong motor effects: only the identity and its mirror image reach them
+    sidecar = json.loads((out / "group" / f"{name}.json").read_text())
+    assert sidecar["PermutationPValue"] == ("#{resamples >= observed} / 256, the identity included; exact "
+                                            "enumeration of the 256 sign flips")
+    assert sidecar["PermutationResamples"] == 256 and sidecar["SmallestPValue"] == 2 / 256
+    networks = pd.read_csv(next((out / "group").glob("task-rest_*_desc-networksMean_networks.tsv")), sep="\t")
+    matrices = [pd.read_csv(path, sep="\t", index_col=0) for path in sorted(
+        out.glob("sub-*/func/sub-*_task-rest_space-fsLR_seg-Glasser_*_desc-networks_relmat.tsv"))]
+    upper = np.triu_indices(len(matrices[0]))
+    assert list(networks["node_a"]) == list(matrices[0].index[upper[0]])
+    values = np.array([matrix.to_numpy()[upper] for matrix in matrices])  # p_fwe was 0.0 here with 256 flips
+    np.testing.assert_array_equal(networks["p_fwe"].to_numpy(), _flip_oracle_p(values))
+    assert group(bids_dir, out, "--group-test", "paired", "--correction", "fwe", "--n-perm", "1000") == 0
+    paired = pd.read_csv(out / "group" / "task-motor_space-fsLR_seg-Glasser_desc-lfMinusRf_statmap.tsv", sep="\t")
+    lf = participant_values(out, "*_contrast-lf_statmap.tsv", "effect").loc[paired["name"]]
+    rf = participant_values(out, "*_contrast-rf_statmap.tsv", "effect").loc[paired["name"]]
+    np.testing.assert_array_equal(paired["p_fwe"].to_numpy(), _flip_oracle_p((lf - rf).to_numpy().T))
+    checked = 0
+    for path in (out / "group").glob("*.tsv"):  # every group table written so far, by every test of this module
+        columns = [column for column in pd.read_csv(path, sep="\t", nrows=0).columns if column.startswith("p_")
+                   and column not in ("p_fdr", "p_bonferroni")]
+        if columns:
+            smallest = json.loads(path.with_suffix(".json").read_text())["SmallestPValue"]
+            assert smallest >= 1 / 1001 and (pd.read_csv(path, sep="\t")[columns].min() >= smallest).all(), path
+            checked += 1
+    assert checked >= 4

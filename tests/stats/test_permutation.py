@@ -254,8 +254,13 @@ def test_parcels_and_edges_use_max_t_only_and_bad_input_is_named():
         permutation_test(parcels, np.ones((16, 1)), np.array([1.0]), with_tfce=True)
     with pytest.raises(UsageError, match=r"--n-perm 10 is too small for --alpha 0.05.*use at least 19"):
         permutation_test(parcels, np.ones((16, 1)), np.array([1.0]), n_perm=10)
-    with pytest.raises(NoDataError, match=r"only 16 sign flips exist.*at least 5 participants"):
+    # two-sided: the identity and its mirror image both give back the data, so the smallest p is 2/2**n
+    with pytest.raises(NoDataError, match=r"only 16 sign flips exist and the smallest FWE p value is 0.125.*"
+                                          r"at least 6 participants"):
         permutation_test(parcels[:4], np.ones((4, 1)), np.array([1.0]), n_perm=1000)
+    with pytest.raises(NoDataError, match=r"only 16 sign flips exist and the smallest FWE p value is 0.0625.*"
+                                          r"at least 5 participants"):
+        permutation_test(parcels[:4], np.ones((4, 1)), np.array([1.0]), n_perm=1000, two_sided=False)
 
 
 @pytest.mark.parametrize("connectivity", [6, 18, 26])
