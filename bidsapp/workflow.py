@@ -18,11 +18,12 @@ def run(config: Config) -> None:
     writer = DerivativesWriter(config.output_dir, version=__version__, command=config.command)
     if config.analysis_level == "participant":
         _validate_input(config)
-    inventory = discover(config)
     if config.analysis_level == "participant":
         from bidsapp.participant.preflight import preflight
 
-        inventory = preflight(inventory, config)
+        inventory = preflight(discover(config, defer_problems=True), config)
+    else:
+        inventory = discover(config)
     if config.execution.dry_run:
         from bidsapp.dry_run import render_plan
 

@@ -209,7 +209,7 @@ def _check_run(bold: Path, entities: dict[str, str], existing: set[str], events:
     try:
         repetition_time = _repetition_time(bold, entities, sidecars)
     except _SidecarError as error:
-        return RunProblem(name, error.path, f"cannot be read as JSON ({error.reason}); fix the sidecar")
+        return RunProblem(name, error.path, f"cannot be read as JSON ({error.reason})")
     if repetition_time is None:
         return RunProblem(name, _sidecar(bold), "no RepetitionTime (seconds) here nor in the raw BOLD's sidecars")
     return Run(entities=entities, data=bold, kind="bold",

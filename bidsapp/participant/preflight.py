@@ -71,7 +71,9 @@ def preflight(inventory: Inventory, config: Config) -> Inventory:
     Parameters
     ----------
     inventory : Inventory
-        What discovery found.
+        What discovery found; without ``--skip-bad-runs``, the runs it left out
+        (``discover(..., defer_problems=True)``) are reported with the problems
+        found here.
     config : Config
 
     Returns
@@ -89,7 +91,8 @@ def preflight(inventory: Inventory, config: Config) -> Inventory:
     NoDataError
         When ``--skip-bad-runs`` leaves no run.
     """
-    analysis, found = config.analysis, _Findings()
+    analysis, skip = config.analysis, config.execution.skip_bad_runs
+    found = _Findings(runs=[] if skip else list(inventory.skipped))
     bold = inventory.input_type == "fmriprep"
     strategy = participant_strategy(analysis) if bold else None
     for run in inventory.runs:
@@ -97,12 +100,11 @@ def preflight(inventory: Inventory, config: Config) -> Inventory:
             _check_bold_run(run, analysis, strategy, found)
         if run.events is not None:
             _check_events(run, found)
-    skip = config.execution.skip_bad_runs
     kept = tuple(run for run in inventory.runs if run.name not in found.rejected()) if skip else inventory.runs
     if bold and kept:
         _check_atlas(kept, analysis, found)
     if analysis.contrasts:
-        unsure = set() if skip else {run.subject for run in inventory.runs if run.name in found.rejected()}
+        unsure = set() if skip else {name.split("_")[0].removeprefix("sub-") for name in found.rejected()}
         _check_contrasts([run for run in kept if run.subject not in unsure], analysis, bold, found)
     problems = list(found.options.values()) + ([] if skip else [problem.as_error() for problem in found.runs])
     raise_collected(problems)
