@@ -190,6 +190,7 @@ def _check_atlas(runs: tuple[Run, ...], analysis: Analysis, found: _Findings) ->
 
     loaded: dict[tuple[str, float], atlases.Atlas] = {}
     failed: set[tuple[str, float]] = set()
+    checked: set[tuple[tuple[str, float], str]] = set()  # a space mismatch is reported once, with its first run
     first: dict[str, Run] = {}
     for run in runs:
         first.setdefault(run.subject, run)
@@ -205,8 +206,12 @@ def _check_atlas(runs: tuple[Run, ...], analysis: Analysis, found: _Findings) ->
                 found.option(error)
                 failed.add(key)
                 continue
+        space = space_entities(run).get("space", "")
+        if (key, space) in checked:
+            continue
+        checked.add((key, space))
         try:
-            atlases.check_space(loaded[key], space_entities(run).get("space", ""), run.data)
+            atlases.check_space(loaded[key], space, run.data)
         except UsageError as error:
             found.option(error)
 
