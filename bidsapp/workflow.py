@@ -1,4 +1,4 @@
-"""Run one analysis level: validate, discover, then plan or do the work."""
+"""Run one analysis level: validate, discover, check every input (participant level), then plan or do the work."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ def run(config: Config) -> None:
     writer = DerivativesWriter(config.output_dir, version=__version__, command=config.command)
     if config.analysis_level == "participant":
         _validate_input(config)
-    inventory = discover(config)
+    if config.analysis_level == "participant":
+        from bidsapp.participant.preflight import preflight
+
+        inventory = preflight(discover(config, defer_problems=True), config)
+    else:
+        inventory = discover(config)
     if config.execution.dry_run:
         from bidsapp.dry_run import render_plan
 

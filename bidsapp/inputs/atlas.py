@@ -147,6 +147,9 @@ def find_atlas_files(spec: str | None, space: str, resolution_mm: float | None =
         folder = Path(found.submodule_search_locations[0]) / "data" / "atlases"
         return folder / entry["file"], folder / entry["labels"], entry["space"]
     path = Path(spec).expanduser()
+    if path.suffix in (".tsv", ".csv"):
+        raise UsageError(f"--atlas {path}: this is a parcel table; give the label NIfTI image (.nii.gz) it describes, "
+                         "with the table beside it")
     if path.suffix in (".nii", ".gz") or os.sep in spec or path.exists():
         if not path.is_file():
             raise MissingInputError(f"--atlas {path}: file not found; give a label NIfTI, a TemplateFlow name or "
@@ -209,7 +212,7 @@ def load_atlas(spec: str | None, space: str, resolution_mm: float | None = None)
         labels = np.asarray(image.dataobj)
         separator = "," if table_path.suffix == ".csv" else "\t"
         table = pd.read_csv(table_path, sep=separator, na_values=["n/a"], keep_default_na=False)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, nib.filebasedimages.ImageFileError) as error:
         raise MissingInputError(f"{image_path}: cannot be read as a label atlas with {table_path.name} "
                                 f"({error})") from error
     labels = labels.reshape(labels.shape[:3]) if labels.ndim == 4 and labels.shape[3] == 1 else labels

@@ -40,8 +40,16 @@ def detect_input_type(bids_dir: Path) -> Literal["fmriprep", "hcp"]:
         "(no regions.npy, subjects/ or *_stat-mean_timeseries.tsv); check BIDS_DIR")
 
 
-def discover(config: Config) -> Inventory:
+def discover(config: Config, *, defer_problems: bool = False) -> Inventory:
     """Find and check the runs ``config`` selects.
+
+    Parameters
+    ----------
+    config : Config
+    defer_problems : bool
+        Leave the runs with problems out, in the inventory's ``skipped``, even
+        without ``--skip-bad-runs``: the caller reports them with its own checks'
+        (:func:`bidsapp.participant.preflight.preflight`). Default: raise them here.
 
     Raises
     ------
@@ -73,11 +81,11 @@ def discover(config: Config) -> Inventory:
 
     _check_labels(selection, subjects, bids_dir)
     problems = [item for item in found if isinstance(item, RunProblem)]
-    if problems and not config.execution.skip_bad_runs:
-        raise_collected([problem.as_error() for problem in problems])
-    for problem in problems:
-        LOGGER.warning("Leaving out %s: %s", problem.run_name, problem)
     runs = tuple(item for item in found if isinstance(item, Run))
+    if problems and not config.execution.skip_bad_runs and (not defer_problems or not runs):
+        raise_collected([problem.as_error() for problem in problems])
+    for problem in problems if config.execution.skip_bad_runs else ():
+        LOGGER.warning("Leaving out %s: %s", problem.run_name, problem)
     if not runs:
         raise NoDataError(f"{bids_dir}: no runs {_describe(selection)}{' usable' if problems else ''}; "
                           "check --participant-label, --session-label, --task, --bids-filter-file and --space")

@@ -143,19 +143,43 @@ def _sidecar(image: Path) -> Path:
     return image.with_name(re.sub(r"\.nii(\.gz)?$", ".json", image.name))
 
 
+class _SidecarError(Exception):
+    """A JSON sidecar that cannot be read, or is not a JSON object."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def _read_json(path: Path) -> dict:
+    """A JSON sidecar's object, its parser's message folded into one line."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise _SidecarError(Path(path), " ".join(str(error).split())) from error
+    if not isinstance(value, dict):
+        raise _SidecarError(Path(path), "not a JSON object")
+    return value
+
+
 def _repetition_time(bold: Path, entities: Mapping[str, str], sidecars: list) -> float | None:
     """The derivative sidecar's RepetitionTime, else the raw BOLD's by BIDS inheritance.
 
     ``sidecars`` holds the raw ``*_bold.json`` files with their entities; those whose
     entities all match the run apply, the more specific overriding the less.
+
+    Raises
+    ------
+    _SidecarError
+        For a sidecar that is not valid JSON.
     """
     own = _sidecar(bold)
-    metadata = json.loads(own.read_text()) if own.is_file() else {}
+    metadata = _read_json(own) if own.is_file() else {}
     if "RepetitionTime" not in metadata:
         applicable = [(len(sc), path) for path, sc in sidecars if all(entities.get(k) == v for k, v in sc.items())]
         inherited: dict = {}
         for _, path in sorted(applicable):
-            inherited.update(json.loads(path.read_text()))
+            inherited.update(_read_json(path))
         metadata = {**inherited, **metadata}
     value = metadata.get("RepetitionTime")
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
@@ -175,8 +199,6 @@ def _check_run(bold: Path, entities: dict[str, str], existing: set[str], events:
     mask, confounds_candidates = _companions(bold)
     if str(mask) not in existing and not mask.is_file():
         return RunProblem(name, mask, "brain mask not found for this BOLD run")
-    if nib.load(mask).shape[:3] != shape[:3]:
-        return RunProblem(name, mask, f"mask grid {nib.load(mask).shape[:3]} differs from the BOLD grid {shape[:3]}")
     confounds = next((c for c in confounds_candidates if str(c) in existing or c.is_file()), None)
     if confounds is None:
         return RunProblem(name, confounds_candidates[0], "confounds file not found for this BOLD run")
@@ -184,7 +206,10 @@ def _check_run(bold: Path, entities: dict[str, str], existing: set[str], events:
         n_rows = sum(1 for line in handle if line.strip()) - 1
     if n_rows != shape[3]:
         return RunProblem(name, confounds, f"has {n_rows} rows but {bold.name} has {shape[3]} volumes")
-    repetition_time = _repetition_time(bold, entities, sidecars)
+    try:
+        repetition_time = _repetition_time(bold, entities, sidecars)
+    except _SidecarError as error:
+        return RunProblem(name, error.path, f"cannot be read as JSON ({error.reason})")
     if repetition_time is None:
         return RunProblem(name, _sidecar(bold), "no RepetitionTime (seconds) here nor in the raw BOLD's sidecars")
     return Run(entities=entities, data=bold, kind="bold",

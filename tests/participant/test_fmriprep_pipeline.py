@@ -392,8 +392,17 @@ def test_seed_outside_the_brain(fmriprep, tmp_path, capsys):
 
 
 def test_all_volumes_censored(fmriprep, tmp_path, capsys):
-    _fails(fmriprep("21+"), tmp_path / "out", capsys, 66, "confounds_timeseries.tsv", "volumes are censored",
-           options=("--denoise-strategy", "scrubbing", "--fd-threshold", "0.000001"))
+    """Every run of the participant is censored whole: the preflight lists each run's confounds file."""
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert _participant(fmriprep("21+"), out, "--participant-label", "01", "--denoise-strategy", "scrubbing",
+                        "--fd-threshold", "0.000001") == 66
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 3, lines
+    for line, run in zip(lines, ("task-motor_run-1", "task-motor_run-2", "task-rest"), strict=True):
+        for needle in (f"sub-01_{run}_desc-confounds_timeseries.tsv", "volumes are censored"):
+            assert needle in line, (needle, line)
+    assert [p.name for p in out.iterdir()] == ["logs"]
 
 
 def test_unknown_strategy_and_atlas(fmriprep, tmp_path, capsys, monkeypatch):
