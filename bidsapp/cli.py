@@ -195,6 +195,11 @@ def setup_logging(verbosity: int, output_dir: Path | None) -> Path | None:
     -------
     Path or None
         The log file.
+
+    Raises
+    ------
+    UsageError
+        The log folder cannot be made in OUTPUT_DIR.
     """
     logger = logging.getLogger("bidsapp")
     for handler in list(logger.handlers):
@@ -210,8 +215,12 @@ def setup_logging(verbosity: int, output_dir: Path | None) -> Path | None:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = output_dir / "logs" / f"bidsapp_{stamp}_{os.getpid()}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    file_handler = logging.FileHandler(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(path)
+    except OSError as error:
+        raise UsageError(f"OUTPUT_DIR {output_dir}: the log folder {path.parent} cannot be made "
+                         f"({error.strerror}); give a directory you can write") from error
     file_handler.setLevel(logging.DEBUG)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logger.addHandler(file_handler)

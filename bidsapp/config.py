@@ -231,6 +231,8 @@ def build_config(values: Mapping[str, Any], command: Iterable[str]) -> Config:
     if output_dir == bids_dir:
         problems.append(UsageError(f"OUTPUT_DIR {output_dir} is BIDS_DIR: write outputs to another directory, "
                                    "e.g. BIDS_DIR/derivatives/bidsapp"))
+    else:
+        options.check_output_dir(output_dir, problems)
     level = values["analysis_level"]
     if level not in options.ANALYSIS_LEVELS:
         problems.append(UnknownLevelError(f"analysis level {level!r} is unknown: use 'participant' or 'group'"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from bidsapp.config import Config
 from bidsapp.group.level import group_outputs
+from bidsapp.group.plan import GroupPlan, plan_group_level
 from bidsapp.inputs.discovery import Inventory
 from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.participant.level import n_workers, participant_jobs, planned_outputs
@@ -15,7 +17,13 @@ _BYTES_PER_SECOND = 150e6
 
 
 def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter) -> str:
-    """Describe the run without doing it: inputs per participant, outputs, memory and time."""
+    """Describe the run without doing it: inputs per participant, outputs, memory and time.
+
+    The group level runs the real run's checks (:func:`bidsapp.group.plan.plan_group_level`) and
+    describes each analysis's design instead (:func:`render_group_plan`).
+    """
+    if config.analysis_level == "group":
+        return render_group_plan(config, plan_group_level(inventory, writer, config), writer)
     lines = [f"bidsapp dry run: {config.analysis_level} level (nothing is written)",
              f"Input: {inventory.form} at {config.bids_dir}",
              f"Output: {config.output_dir}",
@@ -37,9 +45,6 @@ def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter)
                        ("events", run.events)) if path is not None]
         if config.analysis_level == "participant":
             outputs += planned_outputs(job, writer)
-    if config.analysis_level == "group":
-        fixed = group_outputs(writer)
-        outputs += [fixed.summary, fixed.report]
     lines.append(f"Outputs to write ({len(outputs)}, each with a JSON sidecar):")
     lines += [f"  {path}" for path in outputs]
     if config.analysis_level == "participant":
@@ -57,3 +62,50 @@ def _estimated_seconds(run) -> float:
     for size in run.shape:
         n_values *= size
     return 0.2 + 4 * n_values / _BYTES_PER_SECOND
+
+
+def render_group_plan(config: Config, plan: GroupPlan, writer: DerivativesWriter) -> str:
+    """Describe the group level: participants, each analysis's N, design, contrasts and inference; the skipped."""
+    settings = config.group
+    participants = sorted(plan.summaries["participant_id"].unique())
+    lines = ["bidsapp dry run: group level (nothing is written)",
+             f"Input: participant-level outputs in {config.output_dir}",
+             f"Participants with outputs ({len(participants)}): {' '.join(participants)}"]
+    lines += [f"  left out, participant-level output missing: {path}" for path in plan.missing]
+    permutations = sorted(set(settings.corrections) & {"fwe", "cluster", "tfce"})
+    inference = f"corrections {', '.join(settings.corrections)} at alpha {settings.alpha:g}; " + (
+        f"{settings.n_perm} permutations (seed {settings.random_seed}) for {', '.join(permutations)}"
+        if permutations else "no permutations")
+    to_run = [item for item in plan.analyses if item.design is not None]
+    lines.append(f"Analyses to run ({len(to_run)}): {inference}")
+    for item in to_run:
+        assert item.design is not None
+        cells = ", ".join(f"{cell} {n}" for cell, n in item.cells.items())
+        contrasts = ", ".join(f"{name} ({'F' if vector.ndim == 2 else 't'})"
+                              for name, vector in item.design.contrasts.items())
+        lines += [f"  {item.group_input.name} ({item.group_input.kind}): {item.design.test}, "
+                  f"N = {item.n_participants} ({cells})",
+                  f"    design columns: {_columns(item.design.matrix.columns)}",
+                  f"    contrasts: {contrasts}"]
+        if item.left_out:
+            lines.append(f"    left out, no output: sub-{', sub-'.join(item.left_out)}")
+    skipped = [item for item in plan.analyses if item.design is None]
+    if skipped:
+        lines.append(f"Analyses skipped ({len(skipped)}):")
+        lines += [f"  {item.group_input.name} ({item.group_input.kind}): {item.skipped}" for item in skipped]
+    fixed = group_outputs(writer)
+    lines += [f"Outputs: per analysis and contrast under {fixed.summary.parent}, and",
+              f"  {fixed.summary}"]
+    if config.execution.reports:
+        lines.append(f"  {fixed.report}")
+    return "\n".join(lines)
+
+
+def _columns(columns: Iterable[object]) -> str:
+    """Design column names, the per-participant columns of within designs counted rather than listed."""
+    names = [str(column) for column in columns]
+    per_participant = [name for name in names if name.startswith("participant[")]
+    shown = [name for name in names if not name.startswith("participant[")]
+    if per_participant:
+        shown.append(f"{len(per_participant)} participant columns")
+    return ", ".join(shown)

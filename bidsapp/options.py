@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -52,6 +53,74 @@ _LABEL = re.compile(r"^[A-Za-z0-9]+$")
 Problems = list[BidsAppError]
 
 
+def read_option_file(path: Path, option: str) -> Any:
+    """Parse an option file (``--config``, ``--bids-filter-file``, ``--group-model``) as JSON or YAML.
+
+    A ``.json`` file is parsed as JSON, anything else as YAML (which reads JSON too).
+    Parser messages, which span several lines, are folded into one line giving the
+    file, line and column.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    option : str
+        The option that names it, for the messages (``--config``).
+
+    Returns
+    -------
+    any
+        The parsed content (``None`` for an empty YAML file).
+
+    Raises
+    ------
+    MissingInputError
+        The file does not exist or cannot be read (exit 66).
+    UsageError
+        The file is not valid JSON or YAML, or not UTF-8 text (exit 2).
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{option} {path}: file not found; give the path to a "
+                                f"{'JSON' if path.suffix == '.json' else 'YAML or JSON'} file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{option} {path}: not UTF-8 text (byte {error.start}); save it as a plain-text "
+                         "JSON or YAML file") from error
+    except OSError as error:
+        raise MissingInputError(f"{option} {path}: cannot be read ({error.strerror}); check its permissions") \
+            from error
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{option} {path}: line {error.lineno}, column {error.colno}: {error.msg}; "
+                             "fix the JSON syntax") from error
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise UsageError(f"{option} {path}: {_yaml_problem(error)}; fix the YAML syntax") from error
+
+
+def _yaml_problem(error: Exception) -> str:
+    """A PyYAML error as one line: ``line L, column C: problem (context at line L', column C')``."""
+    import yaml
+
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return " ".join(str(error).split())
+    mark = error.problem_mark
+    text = f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    if error.context:
+        context = error.context
+        if error.context_mark is not None and error.context_mark.line != mark.line:
+            context += f" at line {error.context_mark.line + 1}, column {error.context_mark.column + 1}"
+        text += f" ({context})"
+    return text
+
+
 def load_config_file(path: Path) -> dict[str, Any]:
     """Read a ``--config`` YAML or JSON file into a dict of option values.
 
@@ -64,20 +133,41 @@ def load_config_file(path: Path) -> dict[str, Any]:
     -------
     dict
         Option destinations (underscored) to values.
-    """
-    import yaml
 
-    if not path.is_file():
-        raise MissingInputError(f"--config {path}: file not found; give the path to a YAML or JSON file")
-    try:
-        values = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise MissingInputError(f"--config {path}: cannot be read as YAML or JSON ({error})") from error
+    Raises
+    ------
+    BidsAppError
+        Missing or unreadable (exit 66), malformed or not a mapping (exit 2).
+    """
+    values = read_option_file(path, "--config")
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise UsageError(f"--config {path}: expected a mapping of option names to values")
+        raise UsageError(f"--config {path}: expected a mapping of option names to values, e.g. 'nprocs: 2'")
     return {str(key).lstrip("-").replace("-", "_"): value for key, value in values.items()}
+
+
+def check_output_dir(path: Path, problems: Problems) -> None:
+    """Check that OUTPUT_DIR is, or can be made, a directory bidsapp can write (reported if not).
+
+    The nearest existing folder on the way to ``path`` must be a directory in which a
+    file can be created; the probe is an unnamed temporary file, so nothing is left
+    behind (a dry run writes nothing). Permission bits alone do not tell (root ignores
+    them; a read-only file system does not), hence the probe.
+    """
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"cannot be made: {existing} is a file"
+        problems.append(UsageError(f"OUTPUT_DIR {path} {what}; give a directory (new or bidsapp's own)"))
+        return
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        where = "is not writable" if existing == path else f"cannot be made in {existing}"
+        problems.append(UsageError(f"OUTPUT_DIR {path} {where} ({error.strerror}); give a directory you can write"))
 
 
 def as_list(value: Any) -> list[Any]:
@@ -168,12 +258,9 @@ def run_filters(path: Any, problems: Problems) -> Mapping[str, tuple[str, ...]]:
         return MappingProxyType({})
     path = Path(path)
     try:
-        content = json.loads(path.read_text())
-    except FileNotFoundError:
-        problems.append(MissingInputError(f"--bids-filter-file {path}: file not found"))
-        return MappingProxyType({})
-    except (OSError, ValueError) as error:
-        problems.append(MissingInputError(f"--bids-filter-file {path}: not readable JSON ({error})"))
+        content = read_option_file(path, "--bids-filter-file")
+    except BidsAppError as error:
+        problems.append(error)
         return MappingProxyType({})
     bold = content.get("bold") if isinstance(content, dict) else None
     if not isinstance(bold, dict):

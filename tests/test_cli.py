@@ -117,7 +117,7 @@ def test_bids_filter_file(tmp_path):
 
 @pytest.mark.parametrize(("content", "code", "needle"), [
     (None, 66, "not found"),
-    ("{not json", 66, "not readable JSON"),
+    ("{not json", 2, "filters.json: line 1, column 2: Expecting property name"),
     (json.dumps({"t1w": {}}), 2, '{"bold"'),
     (json.dumps({"bold": {"colour": "red"}}), 2, "unknown entity 'colour'"),
 ])

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from bidsapp.errors import MissingInputError, NoDataError
+from bidsapp.errors import BidsAppError, InvalidDatasetError, MissingInputError, NoDataError
 from bidsapp.inputs.index import load_checked_runs, load_layout, save_checked_runs
 from bidsapp.inputs.runs import RUN_ENTITIES, Run, RunProblem, parse_entities, run_name
 
@@ -80,7 +80,9 @@ def read_fmriprep_runs(raw: Path | None, derivatives: list[Path], *, space: str,
     """
     layout, cache = load_layout(raw, derivatives, work_dir)
     def files(**query) -> list[tuple[Path, dict[str, str]]]:
-        return [(Path(f), parse_entities(Path(f).name)) for f in layout.get(return_type="filename", **query)]
+        # "allow": pybids knows no derivative entity (desc) when no derivatives folder could be indexed
+        return [(Path(f), parse_entities(Path(f).name))
+                for f in layout.get(return_type="filename", invalid_filters="allow", **query)]
 
     bold_files = files(desc="preproc", suffix="bold", extension=_NIFTI)
     subjects = {entities["sub"] for _, entities in bold_files}
@@ -91,7 +93,9 @@ def read_fmriprep_runs(raw: Path | None, derivatives: list[Path], *, space: str,
         spaces.add(legacy_space)
         if legacy_space == space:
             candidates.append((path, entities))
-    if subjects and not candidates:
+    if not subjects:
+        raise _no_fmriprep_outputs(derivatives)
+    if not candidates:
         raise NoDataError(f"{', '.join(map(str, derivatives))}: no preprocessed BOLD in space {space}; "
                           f"found spaces {', '.join(sorted(spaces))}: choose one with --space")
 
@@ -108,6 +112,19 @@ def read_fmriprep_runs(raw: Path | None, derivatives: list[Path], *, space: str,
             runs.append(checked[path])
     save_checked_runs(cache, checked)
     return subjects, runs
+
+
+def _no_fmriprep_outputs(derivatives: list[Path]) -> BidsAppError:
+    """Why no preprocessed BOLD was found: empty folders (exit 18), or outputs pybids could not index (16)."""
+    for root in derivatives:
+        if not (root / "dataset_description.json").is_file() and next(root.glob("sub-*/**/*_bold.nii*"), None):
+            return InvalidDatasetError(
+                f"{root}: holds BOLD images but no dataset_description.json, so it is not a BIDS-Derivatives "
+                'dataset; add one with {"Name": "fMRIPrep", "BIDSVersion": "1.4.0", "DatasetType": "derivative"}')
+    folders = ", ".join(map(str, derivatives))
+    empty = all(next(root.iterdir(), None) is None for root in derivatives)
+    return NoDataError(f"{folders}: {'empty' if empty else 'no preprocessed BOLD (*_desc-preproc_bold.nii.gz)'}; "
+                       "run fMRIPrep first, or give the folder of its outputs with --derivatives PATH")
 
 
 def _run_entities(entities: Mapping[str, str]) -> dict[str, str]:

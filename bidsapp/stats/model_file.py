@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bidsapp.errors import MissingInputError, UsageError
+from bidsapp.errors import UsageError
 from bidsapp.stats.design import GroupDesign
 
 _NAME = re.compile(r"^[A-Za-z0-9]+$")
@@ -37,16 +37,14 @@ def load_group_model(path: Path) -> dict[str, Any]:
     Raises
     ------
     MissingInputError
-        The file cannot be read as YAML or JSON.
+        The file is missing or unreadable (exit 66).
     UsageError
-        A missing key, a malformed column or contrast (the file and the entry named).
+        Not valid YAML or JSON (one line with the line and column), a missing key, a malformed
+        column or contrast (the file and the entry named).
     """
-    import yaml
+    from bidsapp.options import read_option_file
 
-    try:
-        model = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise MissingInputError(f"--group-model {path}: cannot be read as YAML or JSON ({error})") from error
+    model = read_option_file(Path(path), "--group-model")
     if not isinstance(model, dict) or not isinstance(model.get("columns"), list) or not model["columns"] \
             or not isinstance(model.get("contrasts"), dict) or not model["contrasts"]:
         raise UsageError(f"--group-model {path}: expected 'columns' (a list) and 'contrasts' (a mapping); see the "
