@@ -18,7 +18,6 @@ def run(config: Config) -> None:
     writer = DerivativesWriter(config.output_dir, version=__version__, command=config.command)
     if config.analysis_level == "participant":
         _validate_input(config)
-    if config.analysis_level == "participant":
         from bidsapp.participant.preflight import preflight
 
         inventory = preflight(discover(config, defer_problems=True), config)
