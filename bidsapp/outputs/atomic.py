@@ -21,6 +21,8 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
+from bidsapp.interruption import process_running
+
 _TEMPORARY = re.compile(r"\..+\.(?P<pid>[0-9]+)@(?P<host>[A-Za-z0-9-]*)\.[0-9a-f]{8}\.tmp(\..*)?")
 
 
@@ -99,17 +101,6 @@ def write_atomically(path: str | os.PathLike, save: Callable[[Path], Any]) -> Pa
     return replace_atomically([(Path(path), save)])
 
 
-def _running(pid: int) -> bool:
-    """Tell whether process ``pid`` exists on this machine (one of another user counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        pass
-    return True
-
-
 def remove_stale_temporaries(directory: Path, gone: Collection[int] = ()) -> list[Path]:
     """Remove the temporaries under ``directory`` that no running write will rename into place.
 
@@ -139,7 +130,7 @@ def remove_stale_temporaries(directory: Path, gone: Collection[int] = ()) -> lis
         if match is None or match["host"] != host or not path.is_file():
             continue
         pid = int(match["pid"])
-        if pid in gone or not _running(pid):
+        if pid in gone or not process_running(pid):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
