@@ -50,7 +50,8 @@ class Interrupted(KeyboardInterrupt):
     def __str__(self) -> str:
         """The one line the CLI prints: the signal, what was finished and what a re-run does."""
         done = f": {self.finished}" if self.finished else ""
-        return f"interrupted ({signal.Signals(self.signum).name}){done}; completed outputs are kept; a re-run does the rest"
+        name = signal.Signals(self.signum).name
+        return f"interrupted ({name}){done}; completed outputs are kept; a re-run does the rest"
 
 
 def _raise_once(signum: int, frame: FrameType | None) -> None:
