@@ -141,14 +141,29 @@ def descendants(pid: int | None = None) -> list[int]:
     return found
 
 
+def _ignores_sigterm(pid: int) -> bool:
+    """Tell whether process ``pid`` ignores SIGTERM (from ``/proc``; False where it cannot tell)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    ignored = next((line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), "0")
+    return bool(int(ignored, 16) >> (signal.SIGTERM - 1) & 1)
+
+
 def stop_processes(pids: Collection[int], timeout_s: float = STOP_TIMEOUT_S) -> list[int]:
     """Send SIGTERM to each process, wait for all to exit, and kill (SIGKILL) those still running after ``timeout_s``.
+
+    Processes that ignore SIGTERM are left alone: those are the resource trackers of
+    :mod:`multiprocessing` and joblib's loky, which exit by themselves once this process has
+    exited, after releasing what the workers left (shared memory, semaphores).
 
     Returns
     -------
     list of int
         The processes that had to be killed.
     """
+    pids = [pid for pid in pids if not _ignores_sigterm(pid)]
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)

@@ -21,6 +21,7 @@ import pytest
 from conftest import error_lines
 
 from bidsapp.demo import write_fmriprep_dataset
+from bidsapp.interruption import descendants, process_running, stop_processes
 
 pytestmark = pytest.mark.slow
 PARTICIPANTS = ["01", "02", "03", "04", "05", "06"]
@@ -158,3 +159,26 @@ def test_rerun_rewrites_a_truncated_output_and_only_it(dataset, tmp_path):
     victim_name = str(victim.relative_to(out))
     report = f"{victim_name.split('/')[0]}.html"  # the participant's report shows the rewritten matrix
     assert rewritten == sorted([victim_name, victim_name.replace(".tsv", ".json"), report])
+
+
+def test_stop_processes_stops_a_process_tree_and_leaves_resource_trackers(tmp_path):
+    sleeper = ("import subprocess, sys, time; "
+               "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)")
+    ignorer = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+               "print('ready', flush=True); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", sleeper])
+    tracker = subprocess.Popen([sys.executable, "-c", ignorer], stdout=subprocess.PIPE, text=True)
+    try:
+        assert tracker.stdout is not None and tracker.stdout.readline() == "ready\n"
+        while not descendants(parent.pid):
+            time.sleep(0.02)
+        tree = [parent.pid, *descendants(parent.pid)]
+        assert len(tree) == 2 and set(tree) <= set(descendants())
+        assert stop_processes([*tree, tracker.pid]) == []
+        assert parent.wait(timeout=60) == -signal.SIGTERM
+        assert [pid for pid in tree if process_running(pid)] == []
+        assert tracker.poll() is None  # it ignores SIGTERM: it ends by itself when its parent has gone
+    finally:
+        for process in (parent, tracker):
+            process.kill()
+            process.wait()
