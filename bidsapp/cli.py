@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 from bidsapp import __version__
 from bidsapp.config import build_config
 from bidsapp.errors import BidsAppError, UsageError
+from bidsapp.interruption import Interrupted, descendants, raise_on_signals, stop_processes
 from bidsapp.options import DEFAULT_SPACE, INPUT_TYPES, load_config_file
 
 LOGGER = logging.getLogger("bidsapp")
@@ -149,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(error)
 
     log_file = None
+    restore_signals = raise_on_signals()  # SIGINT and SIGTERM raise Interrupted: finally clauses remove temporaries
     try:
         config = build_config(values, ["bidsapp", *argv])
         if not config.execution.dry_run:
@@ -163,14 +166,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BidsAppError as error:
         LOGGER.debug("failure", exc_info=True)
         return _report(error)
-    except KeyboardInterrupt:
-        print("bidsapp: interrupted; completed outputs are kept, a re-run resumes", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interruption:  # Interrupted, raised by SIGINT or SIGTERM
+        stop_processes(descendants())  # any child process the level did not stop itself
+        stopped = interruption if isinstance(interruption, Interrupted) else Interrupted(signal.SIGINT)
+        LOGGER.debug("%s", stopped, exc_info=True)
+        print(f"bidsapp: {stopped}", file=sys.stderr)
+        return stopped.exit_code
     except Exception as error:  # noqa: BLE001 - the last line of defence: message, then traceback in the log
         LOGGER.debug("internal error", exc_info=True)
         where = f"; the traceback is in {log_file}" if log_file else "; run with -v for the traceback"
         print(f"bidsapp: internal error: {type(error).__name__}: {error}{where}", file=sys.stderr)
         return 1
+    finally:
+        restore_signals()
     return 0
 
 

@@ -4,8 +4,10 @@ This is the only module that writes into OUTPUT_DIR. Every file is first written
 under a hidden temporary name in its final directory and then renamed into place
 with :func:`os.replace`, so a failed or interrupted run never leaves a
 half-written file in place of a good one. A data file's JSON sidecar is renamed
-last, and it records a hash of the parameters that produced the data, so
-:meth:`DerivativesWriter.is_complete` can tell a re-run which outputs to skip.
+last, and it records a hash of the parameters that produced the data and the
+data file's size and SHA-256, so :meth:`DerivativesWriter.is_complete` can tell
+a re-run which outputs to skip, and which were damaged since (truncated,
+overwritten) and must be written again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import logging
 import math
 import numbers
 import os
@@ -24,11 +27,16 @@ from typing import Any
 import numpy as np
 
 from bidsapp.errors import UsageError
-from bidsapp.outputs.atomic import replace_atomically, temporary_path
+from bidsapp.outputs.atomic import remove_stale_temporaries, replace_atomically, temporary_path
 from bidsapp.outputs.layout import BIDSIGNORE, OutputLayout
 
+LOGGER = logging.getLogger(__name__)
 BIDS_VERSION = "1.10.0"
-_RESERVED = ("ParametersHash", "GeneratedBy")
+SIZE_KEY = "DataFileSize"
+"""Sidecar key of the data file's size in bytes."""
+CHECKSUM_KEY = "DataFileSHA256"
+"""Sidecar key of the data file's SHA-256 (hex digest)."""
+_RESERVED = ("ParametersHash", "GeneratedBy", SIZE_KEY, CHECKSUM_KEY)
 PathLike = str | os.PathLike
 """A path given as a string or :class:`os.PathLike`."""
 
@@ -77,6 +85,25 @@ def parameters_hash(parameters: Mapping[str, Any]) -> str:
     """Return the sha256 hex digest of ``parameters`` as canonical JSON (sorted keys, no spaces)."""
     text = json.dumps(to_jsonable(parameters), sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def file_checksum(path: PathLike) -> str:
+    """Return the SHA-256 hex digest of the file ``path``."""
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _mismatch(path: Path, content: Mapping[str, Any]) -> str | None:
+    """Say how the data file ``path`` differs from what its sidecar ``content`` records; None when it matches."""
+    size, checksum = content.get(SIZE_KEY), content.get(CHECKSUM_KEY)
+    if size is None or checksum is None:
+        return "its sidecar records no size and checksum (written by an older bidsapp)"
+    actual = path.stat().st_size
+    if actual != size:
+        return f"it has {actual} bytes where its sidecar records {size}"
+    if file_checksum(path) != checksum:
+        return "its SHA-256 differs from the one its sidecar records"
+    return None
 
 
 def sidecar_path(path: PathLike) -> Path:
@@ -159,7 +186,9 @@ class DerivativesWriter:
     def ensure_dataset_description(self) -> Path:
         """Create OUTPUT_DIR, its ``dataset_description.json`` and ``.bidsignore`` unless they exist.
 
-        Safe when several processes call it at once (see :func:`_publish_once`).
+        Temporary files that a killed run left behind are removed first
+        (:func:`~bidsapp.outputs.atomic.remove_stale_temporaries`). Safe when several processes
+        call it at once (see :func:`_publish_once`).
 
         Returns
         -------
@@ -178,6 +207,9 @@ class DerivativesWriter:
         except OSError as error:
             raise OutputDirError(self.output_dir, f"cannot create OUTPUT_DIR ({error.strerror}); "
                                  "choose a writable directory") from error
+        stale = remove_stale_temporaries(self.output_dir)
+        if stale:
+            LOGGER.info("Removed %d temporary files left by an interrupted run", len(stale))
         _publish_once(final, _json_text(self.dataset_description()))
         self._check_dataset_description(final)
         _publish_once(self.output_dir / ".bidsignore", BIDSIGNORE)
@@ -307,19 +339,40 @@ class DerivativesWriter:
         return content
 
     def is_complete(self, path: PathLike, parameters: Mapping[str, Any]) -> bool:
-        """Tell whether ``path`` and its sidecar exist and the sidecar records these ``parameters``."""
+        """Tell whether ``path`` is an intact output of these ``parameters``.
+
+        It is when its sidecar records these ``parameters`` and the file has the size and
+        SHA-256 the sidecar records. A file that does not match (truncated, overwritten, or
+        recorded by an older bidsapp) is logged and reported incomplete, so it is written again.
+        """
         path = Path(path)
         try:
             content = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+            if not (path.is_file() and isinstance(content, dict)
+                    and content.get("ParametersHash") == parameters_hash(parameters)):
+                return False
+            mismatch = _mismatch(path, content)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return False
-        return (path.is_file() and isinstance(content, dict)
-                and content.get("ParametersHash") == parameters_hash(parameters))
+        if mismatch:
+            LOGGER.warning("%s does not match its sidecar: %s; writing it again", path, mismatch)
+        return mismatch is None
 
     def _write_with_sidecar(self, path, save, sidecar, parameters, sources) -> Path:
+        """Write the data file, then its sidecar recording the data file's size and SHA-256."""
         path = Path(path)
-        text = _json_text(self.make_sidecar(sidecar, parameters, sources))  # fail before touching disk
-        return self._replace_atomically([(path, save), (sidecar_path(path), lambda tmp: _write_text_file(tmp, text))])
+        content = self.make_sidecar(sidecar, parameters, sources)
+        _json_text(content)  # fail before touching disk
+        record: dict[str, Any] = {}
+
+        def save_data(tmp: Path) -> None:
+            save(tmp)
+            record.update({SIZE_KEY: tmp.stat().st_size, CHECKSUM_KEY: file_checksum(tmp)})
+
+        def save_sidecar(tmp: Path) -> None:
+            _write_text_file(tmp, _json_text({**content, **record}))
+
+        return self._replace_atomically([(path, save_data), (sidecar_path(path), save_sidecar)])
 
     def _replace_atomically(self, files: Iterable[tuple[Path, Callable[[Path], Any]]]) -> Path:
         """:func:`~bidsapp.outputs.atomic.replace_atomically`, for files inside OUTPUT_DIR only."""

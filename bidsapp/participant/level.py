@@ -8,13 +8,18 @@ input type's pipeline (:mod:`bidsapp.participant`) analyses the participant's
 runs. Participants are processed in parallel processes (``--nprocs``), no more
 at once than ``--mem-gb`` allows, and outputs that are complete with unchanged
 parameters are skipped.
+
+On SIGTERM or SIGINT (:mod:`bidsapp.interruption`) the worker processes are
+stopped, each unwinding its job so that no temporary file remains, completed
+outputs are kept, and the interruption says how many participants finished.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +30,8 @@ from bidsapp import __version__
 from bidsapp.config import Analysis, Config, Execution
 from bidsapp.inputs.discovery import Inventory, Run
 from bidsapp.inputs.readers import read_confounds, read_parcel_timeseries
+from bidsapp.interruption import Interrupted, descendants, raise_on_signals, start_worker, stop_processes
+from bidsapp.outputs.atomic import remove_stale_temporaries
 from bidsapp.outputs.layout import RUN_SUMMARY
 from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.progress import progress
@@ -91,34 +98,77 @@ def _pipeline(job: ParticipantJob) -> Pipeline:
 
 
 def run_participant_level(inventory: Inventory, writer: DerivativesWriter, config: Config) -> None:
-    """Process every participant of the inventory, in parallel within the memory budget."""
+    """Process every participant of the inventory, in parallel within the memory budget.
+
+    Raises
+    ------
+    Interrupted
+        On SIGTERM or SIGINT (or KeyboardInterrupt), once every worker process has stopped and
+        no temporary file remains; it says how many participants finished.
+    """
     writer.ensure_dataset_description()
     jobs = participant_jobs(inventory, config)
     workers = n_workers(config.execution, inventory.runs, len(jobs))
     LOGGER.info("Participant level: %d runs of %d participants, %d participants at a time",
                 len(inventory.runs), len(jobs), workers)
-    if workers == 1:
-        for job in progress(jobs, "participants"):
-            process_participant(job, writer)
-    else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(max_workers=workers, initializer=limit_threads, initargs=(threads,)) as pool:
-            for _ in progress(pool.map(process_participant, jobs, [writer] * len(jobs)), "participants",
-                              total=len(jobs)):
-                pass
+    finished: list[str] = []
+    try:
+        if workers == 1:
+            for job in progress(jobs, "participants"):
+                process_participant(job, writer)
+                finished.append(job.participant)
+        else:
+            _process_in_parallel(jobs, writer, workers, finished)
+    except KeyboardInterrupt as interruption:
+        signum = interruption.signum if isinstance(interruption, Interrupted) else signal.SIGINT
+        remove_stale_temporaries(writer.output_dir, gone={os.getpid()})
+        LOGGER.debug("Interrupted; finished: %s", ", ".join(finished) or "none")
+        raise Interrupted(signum, f"{len(finished)} of {len(jobs)} participants finished") from interruption
     LOGGER.info("Participant level done")
 
 
-def limit_threads(threads: int) -> None:
-    """Let a worker process's BLAS and OpenMP use ``threads`` threads: its share of the cores.
+def _process_in_parallel(jobs: list[ParticipantJob], writer: DerivativesWriter, workers: int,
+                         finished: list[str]) -> None:
+    """Process the jobs in ``workers`` processes; on an interruption stop them all and list the finished jobs."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(max_workers=workers, initializer=start_participant_worker, initargs=(threads,)) as pool:
+        futures: dict[Future[None], str] = {pool.submit(_participant_job, job, writer): job.participant
+                                             for job in jobs}
+        try:
+            for future in progress(futures, "participants"):
+                future.result()
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            killed = stop_processes(descendants())
+            if killed:
+                LOGGER.warning("Killed %d worker processes that did not stop within seconds", len(killed))
+            finished.extend(participant for future, participant in futures.items()
+                            if future.done() and not future.cancelled() and future.exception() is None)
+            raise
 
-    Without a limit each of the ``--nprocs`` workers starts a thread per core,
-    and on small (parcel) matrices the oversubscribed threads mostly wait on
-    each other.
+
+def start_participant_worker(threads: int) -> None:
+    """Set up a worker process: its signals (:func:`~bidsapp.interruption.start_worker`) and threads.
+
+    A worker's BLAS and OpenMP use ``threads`` threads, its share of the cores: without a
+    limit each of the ``--nprocs`` workers starts a thread per core, and on small (parcel)
+    matrices the oversubscribed threads mostly wait on each other.
     """
+    start_worker()
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
+
+
+def _participant_job(job: ParticipantJob, writer: DerivativesWriter) -> None:
+    """Run one job in a worker; on SIGTERM unwind it (its temporaries are removed) and end the worker."""
+    restore = raise_on_signals((signal.SIGTERM,))
+    try:
+        process_participant(job, writer)
+    except Interrupted as interruption:
+        os._exit(interruption.exit_code)
+    finally:
+        restore()
 
 
 def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
