@@ -6,16 +6,20 @@ voxels, parcels or edges), the design comes from :func:`bidsapp.stats.design.gro
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from bidsapp.config import GroupAnalysis
+from bidsapp.errors import NoDataError
 from bidsapp.stats.correction import HeightControl, height_threshold
 from bidsapp.stats.design import GroupDesign
 from bidsapp.stats.parametric import ContrastResult, compute_contrast, fit_ols
 from bidsapp.stats.permutation import PermutationResult, permutation_test
+
+LOGGER = logging.getLogger(__name__)
 
 PARAMETRIC: tuple[HeightControl, ...] = ("fdr", "bonferroni")
 SPATIAL = ("cluster", "tfce")
@@ -82,13 +86,17 @@ def infer(data: np.ndarray, design: GroupDesign, settings: GroupAnalysis, *,
         permutation = None
         wants_spatial = mask is not None and any(method in SPATIAL for method in settings.corrections)
         if "fwe" in settings.corrections or wants_spatial:
-            permutation = permutation_test(
-                data, matrix, contrast, n_perm=settings.n_perm, alpha=settings.alpha, blocks=design.blocks,
-                mask=mask if wants_spatial else None,
-                height_threshold=settings.height_threshold if "cluster" in settings.corrections and wants_spatial
-                else None,
-                with_tfce="tfce" in settings.corrections and wants_spatial, random_state=settings.random_seed)
-            corrections += _permutation_corrections(permutation, settings)
+            try:
+                permutation = permutation_test(
+                    data, matrix, contrast, n_perm=settings.n_perm, alpha=settings.alpha, blocks=design.blocks,
+                    mask=mask if wants_spatial else None,
+                    height_threshold=settings.height_threshold if "cluster" in settings.corrections and wants_spatial
+                    else None,
+                    with_tfce="tfce" in settings.corrections and wants_spatial, random_state=settings.random_seed)
+            except NoDataError as error:  # too few resamples exist: the parametric results still stand
+                LOGGER.warning("%s: permutation corrections left out: %s", name, error)
+            else:
+                corrections += _permutation_corrections(permutation, settings)
         inferences.append(ContrastInference(name, result, corrections, permutation,
                                             permutation.tfce if permutation is not None else None))
     return inferences
