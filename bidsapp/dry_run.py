@@ -45,7 +45,7 @@ class Calibration:
 
     def describe(self) -> str:
         """What was measured, for the plan."""
-        return f"measured: reading {self.run.data.name} ({_n_values(self.run):,} values) took {self.seconds:.2f} s"
+        return f"measured: reading {self.run.name}'s data ({_n_values(self.run):,} values) took {self.seconds:.2f} s"
 
 
 def calibrate(runs: Iterable[Run]) -> Calibration:
