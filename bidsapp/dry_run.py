@@ -2,18 +2,71 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bidsapp.config import Config
 from bidsapp.group.level import group_outputs
 from bidsapp.group.plan import GroupPlan, plan_group_level
-from bidsapp.inputs.discovery import Inventory
+from bidsapp.inputs.discovery import Inventory, Run
 from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.participant.level import n_workers, participant_jobs, planned_outputs
 
-#: Throughput assumed for the time estimate: uncompressed data read and processed per second.
-_BYTES_PER_SECOND = 150e6
+#: Processing time of a run as a multiple of the time to read its data, by kind of input: measured on the
+#: demo (reading is about a third of a BOLD run's processing, denoising, connectivity and the GLM the rest;
+#: parcel files are read in milliseconds and the fixed costs below dominate).
+_READ_MULTIPLE = {"bold": 3.0, "parcels": 20.0}
+#: Fixed seconds per run (summary, design, writing the tables and maps) and per participant (the report).
+_PER_RUN_SECONDS = {"bold": 0.5, "parcels": 0.15}
+_PER_PARTICIPANT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The time estimate's measured step: reading the largest selected run's data.
+
+    Attributes
+    ----------
+    run : Run
+        The run read.
+    seconds : float
+        Seconds the read took.
+    """
+
+    run: Run
+    seconds: float
+
+    def run_seconds(self, run: Run) -> float:
+        """Estimated processing time of ``run``: its read time scaled from the measured one, plus fixed costs."""
+        read = self.seconds * _n_values(run) / _n_values(self.run)
+        return _READ_MULTIPLE[run.kind] * read + _PER_RUN_SECONDS[run.kind]
+
+    def describe(self) -> str:
+        """What was measured, for the plan."""
+        return f"measured: reading {self.run.name}'s data ({_n_values(self.run):,} values) took {self.seconds:.2f} s"
+
+
+def calibrate(runs: Iterable[Run]) -> Calibration:
+    """Time reading the largest run's data the way the real run reads it."""
+    from bidsapp.inputs.readers import read_bold, read_mask, read_parcel_timeseries
+
+    run = max(runs, key=_n_values)
+    start = time.perf_counter()
+    if run.kind == "bold":
+        read_bold(run, read_mask(run)[0])
+    else:
+        read_parcel_timeseries(run)
+    return Calibration(run, time.perf_counter() - start)
+
+
+def _n_values(run: Run) -> int:
+    """Values in a run's data: volumes times voxels (the whole grid) or parcels."""
+    n_values = run.n_volumes
+    for size in run.shape:
+        n_values *= size
+    return n_values
 
 
 def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter) -> str:
@@ -31,10 +84,11 @@ def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter)
     for problem in inventory.skipped:
         lines.append(f"  skipped: {problem}")
     outputs: list[Path] = []
+    calibration = calibrate(inventory.runs)
     for job in participant_jobs(inventory, config):
         participant, runs = job.participant, job.runs
         memory = max(run.estimated_memory_gb() for run in runs)
-        seconds = sum(_estimated_seconds(run) for run in runs)
+        seconds = _PER_PARTICIPANT_SECONDS + sum(calibration.run_seconds(run) for run in runs)
         lines.append(f"sub-{participant}: {len(runs)} runs, peak memory ~{memory:.1f} GB, time ~{seconds:.0f} s")
         for run in runs:
             grid = "x".join(map(str, run.shape))
@@ -50,18 +104,15 @@ def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter)
     if config.analysis_level == "participant":
         workers = n_workers(config.execution, inventory.runs, len(inventory.participants))
         peak = workers * max(run.estimated_memory_gb() for run in inventory.runs)
-        total = sum(_estimated_seconds(run) for run in inventory.runs) / workers
+        total = (len(inventory.participants) * _PER_PARTICIPANT_SECONDS
+                 + sum(calibration.run_seconds(run) for run in inventory.runs)) / workers
         lines.append(f"Estimate: {workers} participants at a time, peak memory ~{peak:.1f} GB, time ~{total:.0f} s "
                      "(rough: set --mem-gb per participant job from the peak-memory figures above)")
+        kind = calibration.run.kind
+        lines.append(f"  time scaled from a {calibration.describe()}; each run's time is "
+                     f"{_READ_MULTIPLE[kind]:g} x its read time + {_PER_RUN_SECONDS[kind]:g} s, "
+                     f"plus {_PER_PARTICIPANT_SECONDS:g} s per participant")
     return "\n".join(lines)
-
-
-def _estimated_seconds(run) -> float:
-    """Rough processing time of a run from its uncompressed size."""
-    n_values = run.n_volumes
-    for size in run.shape:
-        n_values *= size
-    return 0.2 + 4 * n_values / _BYTES_PER_SECOND
 
 
 def render_group_plan(config: Config, plan: GroupPlan, writer: DerivativesWriter) -> str:
