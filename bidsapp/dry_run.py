@@ -15,12 +15,14 @@ from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.participant.level import n_workers, participant_jobs, planned_outputs
 
 #: Processing time of a run as a multiple of the time to read its data, by kind of input: measured on the
-#: demo (reading is about a third of a BOLD run's processing, denoising, connectivity and the GLM the rest;
-#: parcel files are read in milliseconds and the fixed costs below dominate).
-_READ_MULTIPLE = {"bold": 3.0, "parcels": 20.0}
+#: demo with 2 workers (reading is about two thirds of a BOLD run's processing, denoising, connectivity and
+#: the GLM the rest; parcel files are read in milliseconds and the fixed costs below dominate).
+_READ_MULTIPLE = {"bold": 1.5, "parcels": 20.0}
 #: Fixed seconds per run (summary, design, writing the tables and maps) and per participant (the report).
-_PER_RUN_SECONDS = {"bold": 0.5, "parcels": 0.15}
-_PER_PARTICIPANT_SECONDS = 1.0
+_PER_RUN_SECONDS = {"bold": 0.1, "parcels": 0.1}
+_PER_PARTICIPANT_SECONDS = 0.3
+#: Fixed seconds per worker process: starting it and importing the numerical libraries.
+_PER_WORKER_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -104,14 +106,15 @@ def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter)
     if config.analysis_level == "participant":
         workers = n_workers(config.execution, inventory.runs, len(inventory.participants))
         peak = workers * max(run.estimated_memory_gb() for run in inventory.runs)
-        total = (len(inventory.participants) * _PER_PARTICIPANT_SECONDS
-                 + sum(calibration.run_seconds(run) for run in inventory.runs)) / workers
+        total = _PER_WORKER_SECONDS + (len(inventory.participants) * _PER_PARTICIPANT_SECONDS
+                                       + sum(calibration.run_seconds(run) for run in inventory.runs)) / workers
         lines.append(f"Estimate: {workers} participants at a time, peak memory ~{peak:.1f} GB, time ~{total:.0f} s "
                      "(rough: set --mem-gb per participant job from the peak-memory figures above)")
         kind = calibration.run.kind
         lines.append(f"  time scaled from a {calibration.describe()}; each run's time is "
                      f"{_READ_MULTIPLE[kind]:g} x its read time + {_PER_RUN_SECONDS[kind]:g} s, "
-                     f"plus {_PER_PARTICIPANT_SECONDS:g} s per participant")
+                     f"plus {_PER_PARTICIPANT_SECONDS:g} s per participant and {_PER_WORKER_SECONDS:g} s to start the "
+                     "workers")
     return "\n".join(lines)
 
 
