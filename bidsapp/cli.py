@@ -89,9 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--group-column", metavar="COL", help="participants.tsv column defining the groups")
     group.add_argument("--covariates", nargs="+", metavar="COL", help="participants.tsv columns added to the design")
     group.add_argument("--group-model", metavar="FILE",
-                       help="YAML/JSON design columns and contrasts over participants.tsv (replaces --group-test)")
+                       help="YAML/JSON group model: conditions, groups, covariates and contrasts (or design "
+                       "columns over participants.tsv); replaces --group-test")
     group.add_argument("--correction", nargs="+", default=["fdr"], metavar="METHOD",
-                       help="fdr, bonferroni (parametric); fwe, cluster, tfce (permutation)")
+                       help="fpr (uncorrected at --alpha), fdr, bonferroni (parametric); fwe, cluster, tfce "
+                       "(permutation)")
     group.add_argument("--alpha", type=float, default=0.05, help="error rate")
     group.add_argument("--height-threshold", type=float, default=0.001, metavar="P",
                        help="cluster-forming threshold (uncorrected p)")

@@ -33,7 +33,7 @@ DEFAULT_SPACE = "MNI152NLin2009cAsym"
 CONNECTIVITY_KINDS: tuple[ConnectivityKind, ...] = get_args(ConnectivityKind)
 HRF_MODELS = ("glover", "spm", "glover + derivative", "spm + derivative",
               "glover + derivative + dispersion", "spm + derivative + dispersion", "fir")
-CORRECTIONS = ("fdr", "bonferroni", "fwe", "cluster", "tfce")
+CORRECTIONS = ("fpr", "fdr", "bonferroni", "fwe", "cluster", "tfce")
 
 #: Entities a ``--bids-filter-file`` may name under its ``bold`` key, with the
 #: short BIDS key each maps to.

@@ -21,7 +21,7 @@ from bidsapp.stats.permutation import PermutationResult, permutation_test
 
 LOGGER = logging.getLogger(__name__)
 
-PARAMETRIC: tuple[HeightControl, ...] = ("fdr", "bonferroni")
+PARAMETRIC: tuple[HeightControl, ...] = ("fpr", "fdr", "bonferroni")
 SPATIAL = ("cluster", "tfce")
 
 
@@ -32,13 +32,13 @@ class Correction:
     Attributes
     ----------
     name : str
-        ``fdr``, ``bonferroni``, ``fwe``, ``clustersize``, ``clustermass`` or ``tfce``.
+        ``fpr``, ``fdr``, ``bonferroni``, ``fwe``, ``clustersize``, ``clustermass`` or ``tfce``.
     survives : ndarray of bool
         Features that survive at alpha.
     p : ndarray, optional
         Corrected p values (FWE), or None for threshold-based corrections.
     threshold : float, optional
-        The uncorrected p threshold of FDR or Bonferroni (NaN when nothing survives).
+        The uncorrected p threshold of fpr, FDR or Bonferroni (NaN when nothing survives).
     """
 
     name: str
@@ -62,6 +62,9 @@ def infer(data: np.ndarray, design: GroupDesign, settings: GroupAnalysis, *,
           mask: np.ndarray | None = None) -> list[ContrastInference]:
     """Fit the design, then test each of its contrasts with every requested correction.
 
+    A contrast the design marks one-sided (``design.alternatives``) gets one-sided p values, and every
+    correction (height thresholds, max-T, cluster and TFCE permutations) counts only effects in its direction.
+
     Parameters
     ----------
     data : ndarray, shape (n_maps, n_features)
@@ -80,8 +83,9 @@ def infer(data: np.ndarray, design: GroupDesign, settings: GroupAnalysis, *,
     fit = fit_ols(data, matrix)
     inferences = []
     for name, contrast in design.contrasts.items():
-        result = compute_contrast(fit, contrast, name=name)
-        corrections = [Correction(method, *_height(result.p, method, settings.alpha))
+        alternative = design.alternatives.get(name, "two-sided")
+        result = compute_contrast(fit, contrast, alternative=alternative, name=name)
+        corrections = [Correction(method, *_height(result, method, settings.alpha))
                        for method in settings.corrections if method in PARAMETRIC]
         permutation = None
         wants_spatial = mask is not None and any(method in SPATIAL for method in settings.corrections)
@@ -89,6 +93,7 @@ def infer(data: np.ndarray, design: GroupDesign, settings: GroupAnalysis, *,
             try:
                 permutation = permutation_test(
                     data, matrix, contrast, n_perm=settings.n_perm, alpha=settings.alpha, blocks=design.blocks,
+                    alternative=result.alternative,
                     mask=mask if wants_spatial else None,
                     height_threshold=settings.height_threshold if "cluster" in settings.corrections and wants_spatial
                     else None,
@@ -102,9 +107,11 @@ def infer(data: np.ndarray, design: GroupDesign, settings: GroupAnalysis, *,
     return inferences
 
 
-def _height(p: np.ndarray, method: HeightControl, alpha: float) -> tuple[np.ndarray, None, float]:
-    threshold = height_threshold(p, method=method, alpha=alpha)
-    return threshold.mask(p), None, threshold.p
+def _height(result: ContrastResult, method: HeightControl, alpha: float) -> tuple[np.ndarray, None, float]:
+    """Survivors and the p threshold; one-sided t contrasts are thresholded on their one-sided p."""
+    threshold = height_threshold(result.p, method=method, alpha=alpha,
+                                 two_sided=result.alternative == "two-sided")
+    return threshold.mask(result.p), None, threshold.p
 
 
 def _permutation_corrections(result: PermutationResult, settings: GroupAnalysis) -> list[Correction]:

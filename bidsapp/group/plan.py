@@ -23,12 +23,13 @@ import pandas as pd
 
 from bidsapp.config import Config, Selection
 from bidsapp.errors import BidsAppError, NoDataError, UsageError, raise_collected
+from bidsapp.group.conditions import plan_conditions
 from bidsapp.group.inputs import GroupInput, find_group_inputs, within_participant_inputs
 from bidsapp.inputs.discovery import Inventory
 from bidsapp.outputs.layout import RUN_SUMMARY
 from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.stats.design import GroupDesign, group_design
-from bidsapp.stats.model_file import model_design
+from bidsapp.stats.model_file import model_columns, model_design
 
 LOGGER = logging.getLogger(__name__)
 
@@ -109,7 +110,9 @@ def plan_group_level(inventory: Inventory, writer: DerivativesWriter, config: Co
                   if _selected(item, config.selection)]
         settings = config.group
         within = settings.test == "paired" or (settings.test == "anova" and not settings.group_column)
-        if within and settings.model is None:
+        if settings.model is not None and "conditions" in settings.model:
+            analyses = [PlannedAnalysis(*item) for item in plan_conditions(inputs, participants, settings, problems)]
+        elif within and settings.model is None:
             analyses = [_plan_within(shared, conditions, participants, config, problems)
                         for shared, conditions in within_participant_inputs(inputs)]
         else:
@@ -187,10 +190,7 @@ def _check_columns(config: Config, participants: pd.DataFrame, participants_tsv:
     named = [("--group-column", settings.group_column)] if settings.group_column else []
     named += [("--covariates", column) for column in settings.covariates]
     if settings.model is not None:
-        for column in settings.model["columns"]:
-            source = next(iter(column)) if isinstance(column, dict) else column
-            if source != "intercept":
-                named.append((f"--group-model {settings.model['path']}", source))
+        named += [(f"--group-model {settings.model['path']}", source) for source in model_columns(settings.model)]
     available = [str(column) for column in participants.columns if column != "participant_id"]
     for option, column in named:
         if column in participants.columns:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Literal
 
@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from bidsapp.errors import NoDataError, UsageError
+from bidsapp.stats.parametric import Alternative
 
 GroupTest = Literal["onesample", "twosample", "paired", "anova"]
 
@@ -53,6 +54,8 @@ class GroupDesign:
         Contrast name (BIDS-safe, alphanumeric) to a vector (t) or a 2-D matrix (F) over the columns.
     blocks : numpy.ndarray or None
         Exchangeability block (participant number) per row for within-participant designs.
+    alternatives : mapping of str to {"two-sided", "greater", "less"}
+        The one-sided t contrasts' tails (a model file's ``test:``); contrasts not listed are two-sided.
     """
 
     test: GroupTest | Literal["model"]
@@ -60,6 +63,7 @@ class GroupDesign:
     matrix: pd.DataFrame
     contrasts: Mapping[str, np.ndarray]
     blocks: np.ndarray | None = None
+    alternatives: Mapping[str, Alternative] = field(default_factory=dict)
 
 
 def group_design(table: pd.DataFrame, test: GroupTest, *, group_column: str | None = None,
@@ -103,6 +107,72 @@ def group_design(table: pd.DataFrame, test: GroupTest, *, group_column: str | No
             return _within(table, test, subject_column, condition_column, covariates)
         return _between(table, test, subject_column, _need_group_column(table, test, group_column), covariates)
     raise UsageError(f"--group-test {test!r}: use one of onesample, twosample, paired, anova")
+
+
+def cell_design(table: pd.DataFrame, *, within: bool, group_column: str | None, covariates: Sequence[str],
+                where: str, subject_column: str = "participant_id",
+                condition_column: str = "condition") -> tuple[GroupDesign, list[str]]:
+    """Cell means of a ``--group-model`` file with ``conditions`` and/or ``groups`` (no contrasts yet).
+
+    One column per cell, then (within designs) one per participant, as in seed 004; between designs get
+    the centred covariates instead. Cells are the conditions (within), the levels of ``group_column``
+    (between), or ``<level>.<condition>`` (mixed), in the order of the table's rows.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per input map: ``subject_column``, ``condition_column`` (within) and participants.tsv columns.
+    within : bool
+        Several conditions per participant (the rows are participant x condition).
+    group_column : str, optional
+        The model's ``groups`` column.
+    covariates : sequence of str
+        The model's ``covariates`` (between designs only).
+    where : str
+        ``--group-model FILE``, for messages.
+
+    Returns
+    -------
+    design : GroupDesign
+        Blocks are the participants for within designs.
+    cells : list of str
+        The cell columns, first in ``design.matrix``.
+
+    Raises
+    ------
+    UsageError
+        Missing group values, covariates in a within design, collinear covariates.
+    NoDataError
+        One group level among these participants, or too few participants for the design.
+    """
+    labels, levels = pd.Series("", index=table.index), [""]
+    if group_column is not None:
+        levels = _levels(table, group_column, subject_column, option=f"{where}: groups")
+        if len(levels) < 2:
+            raise NoDataError(f"{where}: groups column {group_column!r} has one level ({levels[0]}) among these "
+                              "participants; a group comparison needs at least two")
+        labels = table[group_column].map(_level_label) + ("." if within else "")
+        levels = [level + ("." if within else "") for level in levels]
+    conditions = list(dict.fromkeys(table[condition_column].astype(str))) if within else [""]
+    if within:
+        labels = labels + table[condition_column].astype(str)
+    cells = [level + condition for level in levels for condition in conditions]
+    matrix = pd.DataFrame({cell: (labels == cell).astype(float) for cell in cells}, index=table.index)
+    ids = table[subject_column].astype(str)
+    subjects = list(dict.fromkeys(ids))
+    blocks = None
+    if within:
+        if covariates:
+            raise UsageError(f"{where}: covariates {', '.join(covariates)}: a participant-level value is constant "
+                             "within each participant, so the per-participant columns of a within design absorb it; "
+                             "drop 'covariates' (within-participant contrasts do not change)")
+        matrix = pd.concat([matrix, pd.DataFrame({f"participant[{s}]": (ids == s).astype(float) for s in subjects},
+                                                 index=table.index)], axis=1)
+        blocks = ids.map({s: i for i, s in enumerate(subjects)}).to_numpy()
+    else:
+        matrix = _add_covariates(matrix, table, covariates, subject_column, within=False, option=f"{where}: covariates")
+    _check_enough(matrix, len(subjects), within)
+    return GroupDesign(test="model", within_participant=within, matrix=matrix, contrasts={}, blocks=blocks), cells
 
 
 def _need_group_column(table: pd.DataFrame, test: str, column: str | None) -> str:
@@ -210,16 +280,16 @@ def _level_contrasts(levels: Sequence[str], f_name: str, option: str, with_f: bo
 
 
 def _add_covariates(base: pd.DataFrame, table: pd.DataFrame, covariates: Sequence[str], subject_column: str,
-                    within: bool) -> pd.DataFrame:
+                    within: bool, option: str = "--covariates") -> pd.DataFrame:
     """Append centred numeric / dummy-coded categorical covariates; refuse any that adds no rank."""
     matrix = base
     for name in covariates:
         if name not in table.columns:
-            raise UsageError(f"--covariates: column {name!r} is not in participants.tsv "
+            raise UsageError(f"{option}: column {name!r} is not in participants.tsv "
                              f"(columns: {', '.join(map(str, table.columns))})")
         values = table[name]
         if values.isna().any():
-            raise UsageError(f"--covariates: column {name!r} has no value for "
+            raise UsageError(f"{option}: column {name!r} has no value for "
                              f"{_names(table.loc[values.isna(), subject_column])}: fill them in participants.tsv "
                              "or leave those participants out")
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
@@ -232,7 +302,7 @@ def _add_covariates(base: pd.DataFrame, table: pd.DataFrame, covariates: Sequenc
         before = np.linalg.matrix_rank(matrix.to_numpy())
         candidate = pd.concat([matrix, block], axis=1)
         if block.shape[1] == 0 or np.linalg.matrix_rank(candidate.to_numpy()) < before + block.shape[1]:
-            raise UsageError(f"--covariates: {name!r} is collinear with {_collinear_with(matrix, base, within)}; "
+            raise UsageError(f"{option}: {name!r} is collinear with {_collinear_with(matrix, base, within)}; "
                              "remove it")
         matrix = candidate
     return matrix

@@ -47,6 +47,7 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from bidsapp.errors import UsageError
+from bidsapp.stats.parametric import Alternative
 from bidsapp.stats.pvalues import fwe_p, p_rule, reproducing, smallest_p
 from bidsapp.stats.resampling import Scheme, check_resolution, draw_resamples
 from bidsapp.stats.residuals import ResidualModel, build_model, statistic
@@ -65,8 +66,9 @@ class PermutationResult:
     df : tuple of int
     p_fwe, null_max : numpy.ndarray
         Voxel-level max-statistic FWE p values; the maximum (``|t|`` if two-sided) of each resample.
-    n_perm, scheme, exhaustive, two_sided, random_state :
-        What was resampled and how: ``n_perm`` resamples used (all of them when ``exhaustive``);
+    n_perm, scheme, exhaustive, two_sided, alternative, random_state :
+        What was resampled and how (``alternative``: the tail tested, ``two-sided`` for F): ``n_perm``
+        resamples used (all of them when ``exhaustive``);
         ``random_state`` is the seed used, drawn when none was given.
     smallest_p : float
         The smallest attainable FWE p value (:func:`bidsapp.stats.pvalues.smallest_p`).
@@ -90,6 +92,7 @@ class PermutationResult:
     two_sided: bool
     random_state: int | None
     smallest_p: float
+    alternative: Alternative = "two-sided"
     height_threshold: float | None = None
     cluster_threshold: float | None = None
     connectivity: int | None = None
@@ -111,14 +114,15 @@ class PermutationResult:
         """The parameters a sidecar should record."""
         return {"statistic": self.stat_type, "degrees_of_freedom": list(self.df), "resampling": self.scheme,
                 "n_permutations": self.n_perm, "exhaustive": self.exhaustive, "p_value": self.p_rule,
-                "smallest_p": self.smallest_p, "two_sided": self.two_sided,
+                "smallest_p": self.smallest_p, "two_sided": self.two_sided, "alternative": self.alternative,
                 "random_seed": self.random_state, "height_threshold": self.height_threshold,
                 "cluster_forming_threshold": self.cluster_threshold, "connectivity": self.connectivity,
                 "tfce": None if self.tfce is None else {"E": 0.5, "H": 2.0, "dh": "auto"}}
 
 
 def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray, *, n_perm: int = 10000,
-                     two_sided: bool = True, alpha: float = 0.05, blocks: np.ndarray | None = None,
+                     two_sided: bool = True, alternative: Alternative | None = None, alpha: float = 0.05,
+                     blocks: np.ndarray | None = None,
                      mask: np.ndarray | None = None, connectivity: Connectivity = 6,
                      height_threshold: float | None = None, with_tfce: bool = False,
                      random_state: int | None = None, resamples: np.ndarray | None = None, n_jobs: int = 2,
@@ -138,6 +142,10 @@ def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray,
         there are at most ``n_perm``.
     two_sided : bool, default True
         Max of ``|t|`` (else positive effects only). F tests are one-sided.
+    alternative : {"two-sided", "greater", "less"}, optional
+        Overrides ``two_sided`` for a t contrast: ``greater`` counts positive effects only, ``less``
+        negative ones (the contrast is negated for the resampling, the statistics given back with their
+        own sign). Ignored for F tests.
     alpha : float, default 0.05
         Only to refuse an ``n_perm`` whose smallest p value cannot reach it.
     blocks : array, shape (n_rows,), optional
@@ -172,6 +180,10 @@ def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray,
     """
     data = np.asarray(data)
     design = np.asarray(design, dtype=float)
+    sign = -1.0 if alternative == "less" and np.ndim(contrast) == 1 else 1.0
+    if alternative is not None:
+        two_sided = alternative == "two-sided"
+    contrast = sign * np.asarray(contrast, dtype=float)
     spatial = height_threshold is not None or with_tfce
     if spatial and mask is None:
         raise UsageError("--correction cluster and tfce need voxel maps and their mask; parcel and edge "
@@ -209,6 +221,8 @@ def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray,
             observed[f"p_fwe{suffix}"] = fwe_p(scores[key], nulls[key], exhaustive, precision)
             observed[f"null_max{suffix}"] = nulls[key]
     for name, values in observed.items():  # back to every feature: NaN (label 0) where not tested
+        if name in ("stat", "tfce"):
+            values = sign * values  # the tested direction of a "less" contrast back to its own sign
         if not name.startswith("null_"):
             observed[name] = np.zeros(valid.size, np.int32) if name == "cluster_label" else np.full(valid.size, np.nan)
             observed[name][valid] = values
@@ -217,9 +231,17 @@ def permutation_test(data: np.ndarray, design: np.ndarray, contrast: np.ndarray,
                                            mass=observed.pop("cluster_mass"))
     return PermutationResult(stat_type=model.stat_type, df=(model.n_tested, model.dof), n_perm=len(resamples),
                              scheme=scheme, exhaustive=exhaustive, two_sided=model.two_sided,
+                             alternative=_tail(model, alternative),
                              random_state=random_state, smallest_p=least, height_threshold=height_threshold,
                              cluster_threshold=cluster_threshold, connectivity=connectivity if spatial else None,
                              **observed)
+
+
+def _tail(model: ResidualModel, alternative: Alternative | None) -> Alternative:
+    """The tail a t test counted (``two-sided`` for F, whose statistic has one)."""
+    if model.stat_type == "F" or model.two_sided:
+        return "two-sided"
+    return alternative if alternative is not None else "greater"
 
 
 def _observed(stat: np.ndarray, model: ResidualModel, graph: VoxelGraph | None, cluster_threshold: float | None,
