@@ -245,7 +245,8 @@ def _check_sums_to_zero(weights: np.ndarray, cells: Sequence[str], name: str, mo
             raise UsageError(f"{model.where}: contrast {name}: its weights sum to {total:g}{scope}, not 0; a within "
                              "design has one column per participant, so only differences between conditions are "
                              "estimable (weights summing to zero" + (" within each group" if prefix else "")
-                             + "); test a single condition with --group-test onesample")
+                             + "); test a condition's mean or a group difference on a participant-level contrast, "
+                             "one row per participant (no 'conditions')")
 
 
 def model_design(table: pd.DataFrame, model: dict[str, Any]) -> GroupDesign:
