@@ -3,7 +3,7 @@
 #
 # Installs slurm-wlm and munge if missing, starts munged, slurmctld and slurmd of its own in a temporary folder
 # (own munge key and socket, loopback ports found free, 2 CPUs), makes the demo data, and for each demo part
-# (HCP, then fMRIPrep) writes the job scripts with `bidsapp ... participant --dry-run --slurm-script FILE`,
+# (HCP, then fMRIPrep; four participants each) writes the job scripts with `bidsapp ... participant --dry-run --slurm-script FILE`,
 # submits FILE as a job array with the repo's installed bidsapp ($BIDSAPP) and FILE_group with
 # --dependency=afterok on the array, waits, checks that every task completed with exit code 0, and compares the
 # outputs with one bidsapp run without SLURM (same file names; TSV and NIfTI data equal; sidecars, reports and
@@ -24,7 +24,7 @@ if ! command -v slurmctld > /dev/null || ! command -v slurmd > /dev/null || ! co
 fi
 
 S=$(mktemp -d /var/tmp/bidsapp-slurm.XXXXXX)
-PIDS=()      # daemons started here, stopped in reverse order
+PIDS=()      # daemons started here (each leads its process group), stopped in reverse order
 KEEP=""      # set when a daemon failed: its log stays
 cleanup() {
     local code=$?
@@ -34,9 +34,9 @@ cleanup() {
     fi
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         local pid=${PIDS[i]}
-        kill "$pid" 2> /dev/null || continue
-        for _ in $(seq 30); do kill -0 "$pid" 2> /dev/null || break; sleep 1; done
-        kill -9 "$pid" 2> /dev/null || true
+        kill -- "-$pid" 2> /dev/null || continue   # the daemon's process group (slurmctld's slurmscriptd too)
+        for _ in $(seq 30); do kill -0 -- "-$pid" 2> /dev/null || break; sleep 1; done
+        kill -9 -- "-$pid" 2> /dev/null || true
     done
     if [ -n "$KEEP" ]; then say "logs kept in $S"; else rm -rf "$S"; fi
     exit "$code"
@@ -45,29 +45,42 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# wait_for SECONDS WHAT COMMAND...: run COMMAND every half second until it succeeds, at most SECONDS.
+# wait_for SECONDS COMMAND...: run COMMAND every half second until it succeeds, at most SECONDS.
 wait_for() {
-    local seconds=$1 what=$2; shift 2
-    local deadline=$((SECONDS + seconds))
+    local deadline=$((SECONDS + $1)); shift
     until "$@" > /dev/null 2>&1; do
         [ $SECONDS -lt $deadline ] || return 1
         sleep 0.5
     done
 }
-# daemon_failed NAME LOG: fail with one line naming the daemon's log when it is not running.
-daemon_failed() { KEEP=1; tail -n 15 "$2" 2> /dev/null || true; fail "$1 did not start; its log: $2"; }
+# start_daemon NAME LOG SECONDS READY COMMAND...: start COMMAND in the background (its output to LOG.out), wait
+# until READY succeeds; when it does not within SECONDS, or the daemon exits, fail naming its log.
+start_daemon() {
+    local name=$1 log=$2 seconds=$3 ready=$4; shift 4
+    setsid "$@" > "$log.out" 2>&1 &   # a process group of its own, stopped whole
+    local pid=$!
+    PIDS+=("$pid")
+    local deadline=$((SECONDS + seconds))
+    until "$ready" > /dev/null 2>&1; do
+        if ! kill -0 "$pid" 2> /dev/null || [ $SECONDS -ge $deadline ]; then
+            KEEP=1
+            [ -s "$log" ] || log=$log.out   # a daemon that stops before opening its log says why on its output
+            tail -n 10 "$log" >&2 || true
+            fail "$name did not start; its log: $log"
+        fi
+        sleep 0.5
+    done
+}
 
 mkdir -p "$S/munge" "$S/state" "$S/spool" "$S/submit"
 chmod 700 "$S/munge"
 say "starting munged, slurmctld and slurmd in $S"
 mungekey --create --keyfile "$S/munge/munge.key" > /dev/null 2>&1 \
     || { dd if=/dev/urandom of="$S/munge/munge.key" bs=1024 count=1 2> /dev/null; chmod 400 "$S/munge/munge.key"; }
-munged --foreground --force --key-file "$S/munge/munge.key" --socket "$S/munge/munge.sock" \
-    --pid-file "$S/munge/munged.pid" --seed-file "$S/munge/munged.seed" --log-file "$S/munged.log" \
-    > /dev/null 2>&1 &
-PIDS+=($!)
 munge_works() { munge -n -S "$S/munge/munge.sock" | unmunge -S "$S/munge/munge.sock"; }
-wait_for 20 munged munge_works || daemon_failed munged "$S/munged.log"
+start_daemon munged "$S/munged.log" 20 munge_works munged --foreground --force --key-file "$S/munge/munge.key" \
+    --socket "$S/munge/munge.sock" --pid-file "$S/munge/munged.pid" --seed-file "$S/munge/munged.seed" \
+    --log-file "$S/munged.log"
 
 read -r CTLD_PORT SLURMD_PORT < <("$PY" -c '
 import socket
@@ -110,13 +123,10 @@ KillWait=20
 NodeName=bidsappnode NodeAddr=127.0.0.1 NodeHostname=$HOST CPUs=2 RealMemory=$MEMORY_MB State=UNKNOWN
 PartitionName=check Nodes=bidsappnode Default=YES MaxTime=INFINITE State=UP
 EOF
-slurmctld -D -c -f "$SLURM_CONF" > "$S/slurmctld.out" 2>&1 &
-PIDS+=($!)
-wait_for 30 slurmctld scontrol ping || daemon_failed slurmctld "$S/slurmctld.log"
-slurmd -D -N bidsappnode -f "$SLURM_CONF" > "$S/slurmd.out" 2>&1 &
-PIDS+=($!)
+controller_up() { scontrol ping; }
+start_daemon slurmctld "$S/slurmctld.log" 30 controller_up slurmctld -D -c -f "$SLURM_CONF"
 node_idle() { sinfo -h -n bidsappnode -o %T | grep -qx idle; }
-wait_for 30 slurmd node_idle || daemon_failed slurmd "$S/slurmd.log"
+start_daemon slurmd "$S/slurmd.log" 30 node_idle slurmd -D -N bidsappnode -f "$SLURM_CONF"
 say "cluster up: $(sinfo -h -o '%P %D node(s) %c CPUs %m MB %T')"
 
 # submit SCRIPT [sbatch options]: the job id.
@@ -127,7 +137,7 @@ submit() {
 }
 # finish JOB SECONDS: wait until no task of JOB is pending or running.
 job_done() { [ -z "$(squeue -h -j "$1" -o %i 2> /dev/null)" ]; }
-finish() { wait_for "$2" "job $1" job_done "$1" || fail "job $1 still not done after $2 s: $(squeue -h -j "$1")"; }
+finish() { wait_for "$2" job_done "$1" || fail "job $1 still not done after $2 s: $(squeue -h -j "$1")"; }
 # succeeded JOB: every task of JOB COMPLETED with exit code 0 (scontrol keeps finished jobs for MinJobAge).
 succeeded() {
     local states
@@ -142,7 +152,10 @@ succeeded() {
 
 say "making the demo data"
 "$PY" -m bidsapp.demo "$S/data" > /dev/null
-FMRIPREP_OPTIONS=(--skip-bids-validation --atlas "$S/data/atlas/atlas-DemoNetworks_dseg.nii.gz" --seeds PCC=0,-52,26)
+# Four participants of each part keep the check to a few minutes (and the group scripts carry the selection).
+HCP_OPTIONS=(--participant-label 100307 100408 101107 101309)
+FMRIPREP_OPTIONS=(--participant-label 01 02 03 04 --skip-bids-validation
+                  --atlas "$S/data/atlas/atlas-DemoNetworks_dseg.nii.gz" --seeds PCC=0,-52,26)
 
 # part NAME INPUT OPTIONS...: reference run, dry run with --slurm-script, array + group job, compare.
 part() {
@@ -172,7 +185,7 @@ part() {
 }
 
 started=$SECONDS
-part hcp "$S/data/hcp"
+part hcp "$S/data/hcp" "${HCP_OPTIONS[@]}"
 part fmriprep "$S/data/bids" "${FMRIPREP_OPTIONS[@]}"
 
 say "fmriprep: cancel array task 1 mid-run, then resubmit it"
@@ -181,7 +194,7 @@ outputs=$S/slurm/fmriprep/sub-$first
 rm -rf "$outputs"
 rerun=$(submit fmriprep.sbatch --array=1)
 some_output() { [ -n "$(find "$outputs" -type f 2> /dev/null | head -n 1)" ]; }
-wait_for 300 "a first output of sub-$first" some_output || fail "task 1 of job $rerun wrote nothing in 300 s"
+wait_for 300 some_output || fail "task 1 of job $rerun wrote nothing in 300 s"
 scancel "$rerun"
 finish "$rerun" 120
 state=$(scontrol -o show job "$rerun" | grep -o 'JobState=[A-Z_]*')
