@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo_output
 
-.PHONY: demo run-demo test lint install benchmarks lock container-check clean
+.PHONY: demo run-demo test lint install benchmarks lock container-check slurm-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ lock:
 # (any UID, read-only image, tmpfs /tmp), then stop that engine (container/check.sh).
 container-check:
 	bash container/check.sh
+
+# Start a single-node SLURM cluster of its own (installing slurm-wlm and munge if missing), run the demo through the
+# dry run's job scripts (--slurm-script) as a job array and a dependent group job, compare the outputs with a run
+# without SLURM, cancel and resubmit one task, and stop every daemon it started (container/slurm/check.sh).
+slurm-check: install
+	bash container/slurm/check.sh
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

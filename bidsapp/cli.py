@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     execution.add_argument("--dry-run", action="store_true",
                            help="print the plan (inputs, outputs, memory and time per run); write nothing to "
                            "OUTPUT_DIR")
+    execution.add_argument("--slurm-script", metavar="FILE",
+                           help="with --dry-run at participant level: also write a SLURM job-array script sized "
+                           "from the plan (one task per participant), and FILE_group for the group job after it")
     execution.add_argument("--no-reports", action="store_true", help="do not write the HTML reports")
     execution.add_argument("-v", "--verbose", action="count", default=0, help="debugging detail on the console")
     return parser

@@ -81,6 +81,8 @@ class Execution:
         instead of stopping.
     dry_run : bool
         Print the plan and write nothing.
+    slurm_script : Path, optional
+        With ``dry_run`` at participant level: where to write the SLURM job-array script (:mod:`bidsapp.slurm`).
     reports : bool
         Write the HTML reports (``--no-reports`` turns them off).
     verbosity : int
@@ -93,6 +95,7 @@ class Execution:
     skip_bids_validation: bool = False
     skip_bad_runs: bool = False
     dry_run: bool = False
+    slurm_script: Path | None = None
     reports: bool = True
     verbosity: int = 0
 
@@ -258,6 +261,7 @@ def build_config(values: Mapping[str, Any], command: Iterable[str]) -> Config:
         skip_bids_validation=bool(values.get("skip_bids_validation")),
         skip_bad_runs=bool(values.get("skip_bad_runs")),
         dry_run=bool(values.get("dry_run")),
+        slurm_script=options.slurm_script(values, (bids_dir, output_dir), problems),
         reports=not values.get("no_reports"),
         verbosity=int(values.get("verbose") or 0),
     )

@@ -13,6 +13,7 @@ from bidsapp.group.plan import GroupPlan, plan_group_level
 from bidsapp.inputs.discovery import Inventory, Run
 from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.participant.level import n_workers, participant_jobs, planned_outputs
+from bidsapp.slurm import ArrayTask, peak_memory_gb, write_slurm_scripts
 
 #: Processing time of a run as a multiple of the time to read its data, by kind of input: measured on the
 #: demo with 2 workers (reading is about two thirds of a BOLD run's processing, denoising, connectivity and
@@ -86,12 +87,14 @@ def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter)
     for problem in inventory.skipped:
         lines.append(f"  skipped: {problem}")
     outputs: list[Path] = []
+    tasks: list[ArrayTask] = []
     calibration = calibrate(inventory.runs)
     for job in participant_jobs(inventory, config):
         participant, runs = job.participant, job.runs
         memory = max(run.estimated_memory_gb() for run in runs)
         seconds = _PER_PARTICIPANT_SECONDS + sum(calibration.run_seconds(run) for run in runs)
         lines.append(f"sub-{participant}: {len(runs)} runs, peak memory ~{memory:.1f} GB, time ~{seconds:.0f} s")
+        tasks.append(ArrayTask(participant, seconds, peak_memory_gb(runs)))
         for run in runs:
             grid = "x".join(map(str, run.shape))
             lines.append(f"  {run.name}: {run.n_volumes} volumes x {grid}, TR {run.repetition_time:g} s, "
@@ -115,6 +118,8 @@ def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter)
                      f"{_READ_MULTIPLE[kind]:g} x its read time + {_PER_RUN_SECONDS[kind]:g} s, "
                      f"plus {_PER_PARTICIPANT_SECONDS:g} s per participant and {_PER_WORKER_SECONDS:g} s to start the "
                      "workers")
+    if config.execution.slurm_script is not None:
+        lines += write_slurm_scripts(config, tasks)
     return "\n".join(lines)
 
 

@@ -170,6 +170,40 @@ def check_output_dir(path: Path, problems: Problems) -> None:
         problems.append(UsageError(f"OUTPUT_DIR {path} {where} ({error.strerror}); give a directory you can write"))
 
 
+def slurm_script(values: Mapping[str, Any], datasets: tuple[Path, Path], problems: Problems) -> Path | None:
+    """Check ``--slurm-script FILE``: only with ``--dry-run`` at participant level, outside BIDS_DIR and OUTPUT_DIR.
+
+    Parameters
+    ----------
+    values : mapping
+        Parsed option values (``slurm_script``, ``dry_run``, ``analysis_level``).
+    datasets : tuple of Path
+        BIDS_DIR and OUTPUT_DIR, absolute.
+    problems : list of BidsAppError
+        Where a misuse is reported (exit 2).
+
+    Returns
+    -------
+    Path or None
+        The absolute path of the script, ``None`` when the option was not given.
+    """
+    if not values.get("slurm_script"):
+        return None
+    path = Path(values["slurm_script"]).expanduser().absolute()
+    where = f"--slurm-script {path}"
+    if not values.get("dry_run") or values.get("analysis_level") != "participant":
+        problems.append(UsageError(f"{where}: the job script is written by the participant level's dry run; "
+                                   "add --dry-run and run the participant level"))
+    for name, folder in zip(("BIDS_DIR", "OUTPUT_DIR"), datasets, strict=True):
+        if path.resolve().is_relative_to(folder.resolve()):
+            problems.append(UsageError(f"{where} is inside {name} {folder}; write it elsewhere, e.g. the folder "
+                                       "you submit jobs from"))
+    if path.is_dir() or not path.parent.is_dir():
+        problems.append(UsageError(f"{where}: {'is a directory' if path.is_dir() else 'its folder does not exist'}; "
+                                   "give a file name in an existing folder"))
+    return path
+
+
 def as_list(value: Any) -> list[Any]:
     """An option value as a list: ``[]`` for ``None``, a list or tuple as a list, anything else as one item."""
     if value is None:

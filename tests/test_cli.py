@@ -146,7 +146,7 @@ def test_parser_has_no_option_without_destination():
     parser = build_parser()
     config_fields = {"input_type", "derivatives", "participant_label", "session_label", "task", "space",
                      "bids_filter_file", "skip_bad_runs", "work_dir", "nprocs", "mem_gb", "config",
-                     "skip_bids_validation", "dry_run", "verbose", "help", "version",
+                     "skip_bids_validation", "dry_run", "slurm_script", "verbose", "help", "version",
                      "denoise_strategy", "dummy_scans", "high_pass", "low_pass", "fd_threshold", "smoothing_fwhm",
                      "atlas", "connectivity", "seeds", "seed_radius", "contrast", "hrf_model", "noise_model",
                      "group_test", "group_column", "covariates", "group_model", "correction", "alpha",
