@@ -23,7 +23,7 @@ import pandas as pd
 
 from bidsapp.config import Config, Selection
 from bidsapp.errors import BidsAppError, NoDataError, UsageError, raise_collected
-from bidsapp.group.inputs import GroupInput, find_group_inputs, within_participant_inputs
+from bidsapp.group.inputs import GroupInput, find_group_inputs, session_inputs, within_participant_inputs
 from bidsapp.inputs.discovery import Inventory
 from bidsapp.outputs.layout import RUN_SUMMARY
 from bidsapp.outputs.writer import DerivativesWriter
@@ -110,8 +110,12 @@ def plan_group_level(inventory: Inventory, writer: DerivativesWriter, config: Co
         settings = config.group
         within = settings.test == "paired" or (settings.test == "anova" and not settings.group_column)
         if within and settings.model is None:
+            sets = within_participant_inputs(inputs) + [
+                (shared, selected) for shared, conditions in session_inputs(writer.output_dir, inventory.participants)
+                if _selected(shared, config.selection) and len(selected := {
+                    name: item for name, item in conditions.items() if _selected(item, config.selection)}) > 1]
             analyses = [_plan_within(shared, conditions, participants, config, problems)
-                        for shared, conditions in within_participant_inputs(inputs)]
+                        for shared, conditions in sets]
         else:
             analyses = [_plan_between(item, participants, config, problems) for item in inputs]
         if analyses and all(item.skipped for item in analyses):
