@@ -260,6 +260,9 @@ def _write_contrast_maps(writer: DerivativesWriter, combination: Combination, si
     valid = np.logical_and.reduce([np.isfinite(e) & np.isfinite(v) & (v > 0) for e, v in zip(effects, variances,
                                                                                              strict=True)])
     maps, dof = _fixed_effects(effects, variances, _dofs(combination), valid)
+    if len(combination.sources) == 1:  # a copy: the source's own statistics, not recomputed from float32 maps
+        maps = {statistic.name: np.asarray(nib.load(_with_stat(combination.sources[0], statistic.name)).dataobj,
+                                           dtype=float) for statistic in STATISTICS}
     sources = [str(_with_stat(path, stat)) for path in combination.sources for stat in ("effect", "variance")]
     for statistic in STATISTICS:
         volume = np.nan_to_num(maps[statistic.name], nan=0.0).astype(np.float32)
@@ -272,6 +275,8 @@ def _combine_tables(combination: Combination) -> tuple[pd.DataFrame, float | Non
     """A parcel table's statistics combined row by row (fixed effects, or the mean ``effect``), and its dof."""
     tables = [pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False) for path in combination.sources]
     table = tables[0].copy()
+    if len(tables) == 1:
+        return table, _dofs(combination)[0] if combination.method == "fixed effects" else None
     if combination.method == "mean":
         table["effect"] = np.mean([item["effect"].to_numpy(dtype=float) for item in tables], axis=0)
         return table, None
