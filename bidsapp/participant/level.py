@@ -86,8 +86,8 @@ class Pipeline(Protocol):
     def planned_outputs(self, job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
         """Every file the pipeline writes for ``job``."""
 
-    def process_participant(self, job: ParticipantJob, writer: DerivativesWriter) -> None:
-        """Analyse one participant's runs and write the outputs that are not complete yet."""
+    def process_participant(self, job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
+        """Analyse one participant's runs, write the outputs that are not complete yet; return every one planned."""
 
 
 def _pipeline(job: ParticipantJob) -> Pipeline:
@@ -179,9 +179,7 @@ def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
     """Summarise each run of one participant, run the input type's pipeline on them, then the subject level."""
     for run in job.runs:
         process_run(run, writer)
-    pipeline = _pipeline(job)
-    pipeline.process_participant(job, writer)
-    subject.combine_participant(writer.layout, writer, pipeline.planned_outputs(job, writer))
+    subject.combine_participant(writer.layout, writer, _pipeline(job).process_participant(job, writer))
 
 
 def n_workers(execution: Execution, runs: tuple[Run, ...], n_jobs: int) -> int:
