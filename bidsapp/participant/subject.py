@@ -158,7 +158,8 @@ def combine_participant(layout: OutputLayout, writer: DerivativesWriter, planned
             LOGGER.info("%s: no source written, not combined", combination.output.name)
             continue
         parameters = {"bidsapp": __version__, "step": f"{combination.level} level", "method": combination.method,
-                      "sources": {str(path): (read_sidecar(path) or {}).get(CHECKSUM_KEY) for path in sources}}
+                      # by name, not path: OUTPUT_DIR may move; the checksum catches a rewritten source
+                      "sources": {path.name: (read_sidecar(path) or {}).get(CHECKSUM_KEY) for path in sources}}
         if all(writer.is_complete(path, parameters) for path in combination.outputs):
             continue
         _write(writer, replace(combination, sources=tuple(sources)), parameters)
