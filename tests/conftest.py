@@ -72,3 +72,38 @@ def hcp(hcp_templates, tmp_path):
 def error_lines(stderr: str) -> list[str]:
     """The one-line error messages bidsapp printed (log lines left out)."""
     return [line for line in stderr.splitlines() if line.startswith("bidsapp:")]
+
+
+#: The mixed-session study: participant -> (sessions or None, motor runs per session).
+MIXED_SESSIONS = {"01": (["1", "2"], 2), "02": (["1", "2"], 1), "03": (["1", "2"], 2), "04": (["1"], 2),
+                  "05": (None, 2), "06": (None, 1)}
+
+
+@pytest.fixture(scope="session")
+def mixed_sessions(tmp_path_factory):
+    """A study shaped as real ones are, processed at participant level once (motor and rest, one seed).
+
+    Participants 01-03 have ses-1 and ses-2 (02 with one motor run per session, the others two),
+    04 has ses-1 only, 05 and 06 have no session (05 two motor runs, 06 one). Returns (bids, out).
+    """
+    from bidsapp.cli import main
+
+    root = tmp_path_factory.mktemp("mixed_sessions")
+    bids = root / "bids"
+    rows = []
+    for index, (label, (sessions, runs)) in enumerate(MIXED_SESSIONS.items()):
+        part = root / f"part_{label}"
+        write_fmriprep_dataset(part, participants=[label], sessions=sessions, n_task_runs=runs, resolution_mm=8.0,
+                               seed=10 + index)
+        if not bids.exists():
+            shutil.copytree(part, bids, ignore=shutil.ignore_patterns("sub-*"))
+        for source in (part, part / "derivatives" / "fmriprep"):
+            shutil.copytree(source / f"sub-{label}", bids / source.relative_to(part) / f"sub-{label}")
+        rows.append((part / "participants.tsv").read_text().splitlines()[1])
+    header = (bids / "participants.tsv").read_text().splitlines()[0]
+    (bids / "participants.tsv").write_text("\n".join([header, *rows]) + "\n")
+    out = root / "out"
+    assert main([str(bids), str(out), "participant", "--skip-bids-validation", "--seeds", "pcc=0,-52,26",
+                 "--connectivity", "correlation", "covariance", "-w", str(root / "work"),
+                 "--nprocs", "2"]) == 0
+    return bids, out

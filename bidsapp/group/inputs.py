@@ -1,12 +1,14 @@
 """Find the participant-level outputs the group level analyses, grouped by analysis.
 
 An *analysis* is one kind of participant-level result that every participant
-has: a voxel-wise first-level contrast's effect map, a parcel-wise contrast table,
-or a Fisher-z connectivity matrix and its network means; their names and patterns
-are :data:`bidsapp.outputs.layout.GROUP_INPUTS`. Files are grouped by their
-entities other than the participant's; when a participant-level combination
-across runs exists (no ``dir``/``run`` entity), the per-run results it combines
-are not analysed separately.
+has: a voxel-wise first-level contrast's effect map or seed's Fisher z map, a
+parcel-wise contrast table, a connectivity matrix (Fisher z of the Pearson
+correlations, partial correlations, covariances) or the network means; their
+names and patterns are :data:`bidsapp.outputs.layout.GROUP_INPUTS`. Files are
+grouped by their entities other than the participant's. By default the group
+level analyses the subject-level results (runs and sessions combined, one per
+participant: :func:`find_group_inputs`); the per-session results are the
+conditions of a design over sessions (:func:`session_inputs`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bidsapp.inputs.runs import parse_entities
-from bidsapp.outputs.layout import GROUP_INPUTS, GroupKind, OutputLayout, entities_label
+from bidsapp.outputs.layout import (
+    GROUP_INPUTS,
+    SESSION_LEVEL_DROPS,
+    SUBJECT_LEVEL_DROPS,
+    GroupKind,
+    OutputLayout,
+    entities_label,
+)
 from bidsapp.outputs.sidecars import ContrastRecord, read_sidecar
-
-_PER_RUN = ("dir", "run", "acq", "echo")
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,45 @@ class GroupInput:
 
 
 def find_group_inputs(output_dir: Path, participants: Iterable[str]) -> list[GroupInput]:
-    """Every analysis with participant-level outputs for any of ``participants``."""
+    """Every analysis of subject-level results (one per participant) for any of ``participants``.
+
+    Subject-level results have no ``ses``, ``dir`` or ``run`` entity
+    (:data:`~bidsapp.outputs.layout.SUBJECT_LEVEL_DROPS`): a participant's runs and
+    sessions combined (:mod:`bidsapp.participant.subject`), so a participant with
+    sessions and one without are in the same analysis.
+    """
+    return _analyses(output_dir, participants, "subject")
+
+
+def session_inputs(output_dir: Path, participants: Iterable[str]) -> list[tuple[GroupInput, dict[str, GroupInput]]]:
+    """Per-session analyses, as the conditions of a within-participant design over sessions.
+
+    Per-session results (``ses``, no ``run``/``dir``) are written for participants with
+    several sessions (:mod:`bidsapp.participant.subject`).
+
+    Parameters
+    ----------
+    output_dir : Path
+    participants : iterable of str
+        Labels without ``sub-``.
+
+    Returns
+    -------
+    list of (GroupInput, dict)
+        The shared analysis (entities without ``ses``; no files) and its conditions,
+        ``ses-<label>`` to that session's analysis, when there are at least two sessions.
+        A participant without one of the sessions is absent from that session's files.
+    """
+    sets: dict[tuple, dict[str, GroupInput]] = defaultdict(dict)
+    for item in _analyses(output_dir, participants, "session"):
+        shared = tuple((k, v) for k, v in item.entities.items() if k != "ses")
+        sets[(item.kind, shared)][f"ses-{item.entities['ses']}"] = item
+    return [(GroupInput(kind, dict(shared), {}), dict(sorted(conditions.items())))
+            for (kind, shared), conditions in sorted(sets.items()) if len(conditions) > 1]
+
+
+def _analyses(output_dir: Path, participants: Iterable[str], level: str) -> list[GroupInput]:
+    """The analyses of ``subject``- or ``session``-level results of ``participants``."""
     wanted = set(participants)
     found: list[GroupInput] = []
     layout = OutputLayout(output_dir)
@@ -55,44 +100,36 @@ def find_group_inputs(output_dir: Path, participants: Iterable[str]) -> list[Gro
         groups: dict[tuple, dict[str, Path]] = defaultdict(dict)
         for path in layout.group_inputs(kind):
             entities = parse_entities(path.name)
-            if entities.get("sub") not in wanted:
+            dropped = SUBJECT_LEVEL_DROPS if level == "subject" else SESSION_LEVEL_DROPS
+            if (entities.get("sub") not in wanted or any(key in entities for key in dropped)
+                    or (level == "session" and "ses" not in entities)):
                 continue
             key = tuple((k, v) for k, v in entities.items() if k != "sub" and not (kind == "voxels" and k == "stat"))
             groups[key][entities["sub"]] = path
-        keys = set(groups)
-        for key, files in groups.items():
-            combined = tuple((k, v) for k, v in key if k not in _PER_RUN)
-            if combined != key and combined in keys:
-                continue
-            found.append(GroupInput(kind, dict(key), dict(sorted(files.items()))))
+        found += [GroupInput(kind, dict(key), dict(sorted(files.items()))) for key, files in groups.items()]
     return sorted(found, key=lambda item: (item.kind, item.name))
 
 
 def within_participant_inputs(inputs: Iterable[GroupInput]) -> list[tuple[GroupInput, dict[str, GroupInput]]]:
     """Sets of analyses that are conditions of one within-participant design (paired, repeated measures).
 
-    Conditions are sessions when the analyses differ only in ``ses``; otherwise the
-    first-level contrasts of single conditions (:attr:`ContrastRecord.single_condition`
-    of the sidecar) of the same task, space and atlas.
+    Conditions are the first-level contrasts of single conditions
+    (:attr:`ContrastRecord.single_condition` of the sidecar) of the same task, space
+    and atlas; sessions as conditions are :func:`session_inputs`.
 
     Returns
     -------
     list of (GroupInput, dict)
-        The shared analysis (entities without ``ses``/``contrast``; no files) and its
+        The shared analysis (entities without ``contrast``; no files) and its
         conditions: condition name to that condition's analysis.
     """
     sets: dict[tuple, dict[str, GroupInput]] = defaultdict(dict)
     for item in inputs:
-        if "ses" in item.entities:
-            condition, varying = item.entities["ses"], "ses"
-        elif "contrast" in item.entities and _single_condition(item):
-            condition, varying = item.entities["contrast"], "contrast"
-        else:
-            continue
-        shared = tuple((k, v) for k, v in item.entities.items() if k != varying)
-        sets[(item.kind, varying, shared)][condition] = item
+        if "contrast" in item.entities and _single_condition(item):
+            shared = tuple((k, v) for k, v in item.entities.items() if k != "contrast")
+            sets[(item.kind, shared)][item.entities["contrast"]] = item
     return [(GroupInput(kind, dict(shared), {}), dict(sorted(conditions.items())))
-            for (kind, _, shared), conditions in sorted(sets.items()) if len(conditions) > 1]
+            for (kind, shared), conditions in sorted(sets.items()) if len(conditions) > 1]
 
 
 def _single_condition(item: GroupInput) -> bool:

@@ -24,12 +24,12 @@ import pandas as pd
 from bidsapp.config import Config, Selection
 from bidsapp.errors import BidsAppError, NoDataError, UsageError, raise_collected
 from bidsapp.group.conditions import plan_conditions
-from bidsapp.group.inputs import GroupInput, find_group_inputs, within_participant_inputs
+from bidsapp.group.inputs import GroupInput, find_group_inputs, session_inputs, within_participant_inputs
 from bidsapp.inputs.discovery import Inventory
 from bidsapp.outputs.layout import RUN_SUMMARY
 from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.stats.design import GroupDesign, group_design
-from bidsapp.stats.model_file import model_columns, model_design
+from bidsapp.stats.model_file import cell_model, model_columns, model_design
 
 LOGGER = logging.getLogger(__name__)
 
@@ -110,11 +110,19 @@ def plan_group_level(inventory: Inventory, writer: DerivativesWriter, config: Co
                   if _selected(item, config.selection)]
         settings = config.group
         within = settings.test == "paired" or (settings.test == "anova" and not settings.group_column)
+        sessions = []
+        for shared, conditions in session_inputs(writer.output_dir, inventory.participants):
+            selected = {name: item for name, item in conditions.items() if _selected(item, config.selection)}
+            if _selected(shared, config.selection) and len(selected) > 1:
+                sessions.append((shared, selected))
         if settings.model is not None and "conditions" in settings.model:
-            analyses = [PlannedAnalysis(*item) for item in plan_conditions(inputs, participants, settings, problems)]
+            per_session = [item for _, conditions in sessions for item in conditions.values()]
+            analyses = [PlannedAnalysis(*item) for item in plan_conditions(
+                per_session if cell_model(settings.model).sessions else inputs, participants, settings, problems)]
         elif within and settings.model is None:
+            sets = within_participant_inputs(inputs) + sessions
             analyses = [_plan_within(shared, conditions, participants, config, problems)
-                        for shared, conditions in within_participant_inputs(inputs)]
+                        for shared, conditions in sets]
         else:
             analyses = [_plan_between(item, participants, config, problems) for item in inputs]
         if analyses and all(item.skipped for item in analyses):

@@ -147,8 +147,14 @@ FISHER_Z = FileSpec("relmat", ".tsv", {"stat": "pearsoncorrelation", "desc": "fi
 """Fisher z of the Pearson correlations: the group level's edges."""
 NETWORK_MEANS = FileSpec("relmat", ".tsv", {"stat": "pearsoncorrelation", "desc": "networks"})
 """Within- and between-network mean Fisher z: the group level's networks."""
+PARTIAL_CORRELATION = FileSpec("relmat", ".tsv", {"stat": "partialcorrelation"})
+"""Partial correlations between parcels (``--connectivity "partial correlation"``): group-level edges too."""
+COVARIANCE = FileSpec("relmat", ".tsv", {"stat": "covariance"})
+"""Covariances between parcels (``--connectivity covariance``): group-level edges too."""
 SEED_MAP = FileSpec("statmap", ".nii.gz", {"roi": ANY, "stat": ANY})
 """A seed's r or Fisher z map."""
+SEED_FISHER_Z = FileSpec("statmap", ".nii.gz", {"roi": ANY, "stat": "fisherz"})
+"""A seed's Fisher z map: the group level's voxels, as contrast effect maps."""
 CONTRAST_MAP = FileSpec("statmap", ".nii.gz", {"contrast": ANY, "stat": ANY})
 """A first-level contrast's voxel map of one statistic (``stat-effect|variance|t|z|p``)."""
 CONTRAST_EFFECT_MAP = FileSpec("statmap", ".nii.gz", {"contrast": ANY, "stat": "effect"})
@@ -167,13 +173,27 @@ GROUP_FEATURES = {"parcels": FileSpec("statmap", ".tsv"), "edges": FileSpec("edg
                   "networks": FileSpec("networks", ".tsv")}
 """One table per group contrast of a parcel, edge or network analysis."""
 
-GROUP_INPUTS: Mapping[GroupKind, FileSpec] = {
-    "voxels": CONTRAST_EFFECT_MAP,
-    "parcels": CONTRAST_TABLE,
-    "edges": FISHER_Z,
-    "networks": NETWORK_MEANS,
+GROUP_INPUTS: Mapping[GroupKind, tuple[FileSpec, ...]] = {
+    "voxels": (CONTRAST_EFFECT_MAP, SEED_FISHER_Z),
+    "parcels": (CONTRAST_TABLE,),
+    "edges": (FISHER_Z, PARTIAL_CORRELATION, COVARIANCE),
+    "networks": (NETWORK_MEANS,),
 }
 """What the group level reads from the participant level, by kind of analysis."""
+SESSION_LEVEL_DROPS = ("dir", "run")
+"""Entities a participant's per-session result has not: its runs are combined."""
+SUBJECT_LEVEL_DROPS = ("ses", "dir", "run")
+"""Entities a participant's subject-level result has not: its runs and sessions are combined.
+
+The group level analyses these by default; a participant without sessions and with one
+unnamed run has its run's result under this name already."""
+
+
+def split_filename(name: str) -> tuple[dict[str, str], str, str]:
+    """The entities (in file-name order), suffix and extension of a name :func:`build_filename` built."""
+    stem, _, extension = name.partition(".")
+    *parts, suffix = stem.split("_")
+    return dict(part.split("-", 1) for part in parts), suffix, f".{extension}"
 
 
 def group_desc(input_desc: str | None, contrast: str, correction: str = "") -> str:
@@ -219,8 +239,19 @@ class OutputLayout:
         return self.output_dir / f"sub-{participant}.html"
 
     def group_inputs(self, kind: GroupKind) -> list[Path]:
-        """Every participant-level file of one kind the group level analyses (sorted)."""
-        return sorted(self.output_dir.glob(f"sub-*/**/func/{GROUP_INPUTS[kind].pattern()}"))
+        """Every participant-level file of one kind the group level analyses (sorted; every level)."""
+        return sorted(path for spec in GROUP_INPUTS[kind]
+                      for path in self.output_dir.glob(f"sub-*/**/func/{spec.pattern()}"))
+
+    def combined_file(self, path: Path, drops: tuple[str, ...]) -> Path:
+        """Where the combination of ``path`` with its siblings over ``drops`` goes (same kind, fewer entities).
+
+        E.g. with :data:`SUBJECT_LEVEL_DROPS`, ``sub-01/ses-1/func/sub-01_ses-1_task-rest_run-1_..._relmat.tsv``
+        gives ``sub-01/func/sub-01_task-rest_..._relmat.tsv``.
+        """
+        entities, suffix, extension = split_filename(path.name)
+        kept = {key: value for key, value in entities.items() if key not in drops}
+        return self.participant_path(kept, suffix, extension, datatype=path.parent.name)
 
     def _participant_dir(self, entities: Entities, datatype: str) -> Path:
         if entities.get("sub") is None:

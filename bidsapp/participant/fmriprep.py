@@ -204,8 +204,11 @@ def task_groups(prepared: Sequence[PreparedRun], analysis: Analysis) -> list[Tas
     return list(groups.values())
 
 
-def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
-    """Denoise, parcellate, correlate and model every run of one participant, then write the report."""
+def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
+    """Denoise, parcellate, correlate and model every run of one participant, then write the report.
+
+    Returns every data file planned (written now or complete before), for the subject level.
+    """
     strategy = participant_strategy(job.analysis)
     atlas = participant_atlas(job)
     grids: dict = {}
@@ -226,6 +229,10 @@ def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
             outputs.write_task(context, group, voxels, parcels)
     if job.reports:
         outputs.write_report(context, job.participant, prepared, groups)
+    paths = [path for item in prepared for path in
+             outputs.run_paths(writer, item.run.entities, item.space, atlas, job.analysis).values()]
+    return paths + [path for group in groups for path in
+                    outputs.task_paths(writer, group.entities, group.runs[0].space, atlas, group.contrasts).values()]
 
 
 def _process_run(item: PreparedRun, context: outputs.Context, *, fit: bool,

@@ -5,9 +5,10 @@ repetition time and, for fMRIPrep data, head motion (mean and maximum
 framewise displacement, volumes above 0.5 mm, non-steady-state volumes); for
 parcellated data, parcels with no signal and non-finite values. Then the
 input type's pipeline (:mod:`bidsapp.participant`) analyses the participant's
-runs. Participants are processed in parallel processes (``--nprocs``), no more
-at once than ``--mem-gb`` allows, and outputs that are complete with unchanged
-parameters are skipped.
+runs, and the subject level (:mod:`bidsapp.participant.subject`) combines its
+runs and sessions into one result per participant. Participants are processed
+in parallel processes (``--nprocs``), no more at once than ``--mem-gb``
+allows, and outputs that are complete with unchanged parameters are skipped.
 
 On SIGTERM or SIGINT (:mod:`bidsapp.interruption`) the worker processes are
 stopped, each unwinding its job so that no temporary file remains, completed
@@ -34,6 +35,7 @@ from bidsapp.interruption import Interrupted, descendants, raise_on_signals, sta
 from bidsapp.outputs.atomic import remove_stale_temporaries
 from bidsapp.outputs.layout import RUN_SUMMARY
 from bidsapp.outputs.writer import DerivativesWriter
+from bidsapp.participant import subject
 from bidsapp.progress import progress
 from bidsapp.steps.qc import FD_THRESHOLD_MM, motion_summary, parcel_summary
 
@@ -73,7 +75,9 @@ def participant_jobs(inventory: Inventory, config: Config) -> list[ParticipantJo
 def planned_outputs(job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
     """Every file the participant level writes for ``job`` (data files; most have a JSON sidecar)."""
     summaries = [writer.layout.participant_file(RUN_SUMMARY, run.entities) for run in job.runs]
-    return summaries + _pipeline(job).planned_outputs(job, writer)
+    pipeline = _pipeline(job).planned_outputs(job, writer)
+    combined = [path for item in subject.plan_combinations(writer.layout, pipeline) for path in item.outputs]
+    return summaries + pipeline + combined
 
 
 class Pipeline(Protocol):
@@ -82,8 +86,8 @@ class Pipeline(Protocol):
     def planned_outputs(self, job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
         """Every file the pipeline writes for ``job``."""
 
-    def process_participant(self, job: ParticipantJob, writer: DerivativesWriter) -> None:
-        """Analyse one participant's runs and write the outputs that are not complete yet."""
+    def process_participant(self, job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
+        """Analyse one participant's runs, write the outputs that are not complete yet; return every one planned."""
 
 
 def _pipeline(job: ParticipantJob) -> Pipeline:
@@ -172,10 +176,10 @@ def _participant_job(job: ParticipantJob, writer: DerivativesWriter) -> None:
 
 
 def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
-    """Summarise each run of one participant, then run the input type's pipeline on them."""
+    """Summarise each run of one participant, run the input type's pipeline on them, then the subject level."""
     for run in job.runs:
         process_run(run, writer)
-    _pipeline(job).process_participant(job, writer)
+    subject.combine_participant(writer.layout, writer, _pipeline(job).process_participant(job, writer))
 
 
 def n_workers(execution: Execution, runs: tuple[Run, ...], n_jobs: int) -> int:

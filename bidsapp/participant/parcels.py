@@ -64,14 +64,21 @@ def planned_outputs(job: ParticipantJob, writer: DerivativesWriter) -> list[Path
     """Every file :func:`process_participant` writes for ``job`` (each table has a JSON sidecar)."""
     parcel_strategy(job.analysis.denoise_strategy)
     rest, tasks, _ = plan_participant(job, writer)
+    return _data_paths(rest, tasks) + ([writer.layout.participant_report(job.participant)] if job.reports else [])
+
+
+def _data_paths(rest: list[RestPlan], tasks: list[TaskPlan]) -> list[Path]:
+    """Every data file of the planned rest and task outputs."""
     paths = [output.path for plan in rest for output in plan.outputs.values()]
     for plan in tasks:
         paths += [output.path for name in plan.statmaps for output in (plan.statmaps[name], plan.averages[name])]
-    return paths + ([writer.layout.participant_report(job.participant)] if job.reports else [])
+    return paths
 
 
-def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
+def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> list[Path]:
     """Analyse one participant's parcellated runs and write the outputs that are not complete yet.
+
+    Returns every data file planned (written now or complete before), for the subject level.
 
     Parameters
     ----------
@@ -101,6 +108,7 @@ def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
 
         writer.write_text(report, render_participant_report(job, parcels, rest, tasks, warnings, written))
         LOGGER.info("sub-%s: wrote %s", job.participant, report.name)
+    return _data_paths(rest, tasks)
 
 
 def _rest(plan: RestPlan, job: ParticipantJob, writer: DerivativesWriter, parcels: pd.DataFrame,

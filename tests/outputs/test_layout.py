@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 from bidsapp.config import Analysis, Contrast, Seed
-from bidsapp.group.inputs import find_group_inputs
+from bidsapp.group.inputs import find_group_inputs, session_inputs
 from bidsapp.outputs import layout
 from bidsapp.outputs.layout import GROUP_INPUTS, OutputLayout, group_desc
-from bidsapp.participant import fmriprep_outputs
+from bidsapp.participant import fmriprep_outputs, subject
 
 RUN = {"sub": "01", "ses": "1", "task": "motor", "run": 1}
 SPACE = {"space": "MNI152NLin2009cAsym", "res": "2"}
@@ -88,34 +88,49 @@ def test_group_desc_equals_todays():
     assert group_desc("fisherz", "mean", "tfce") == "fisherzMeanTfce"
 
 
-def test_group_patterns_equal_todays():
-    assert {kind: spec.pattern() for kind, spec in GROUP_INPUTS.items()} == {
-        "voxels": "*_contrast-*_stat-effect_statmap.nii.gz",
-        "parcels": "*_contrast-*_statmap.tsv",
-        "edges": "*_stat-pearsoncorrelation_desc-fisherz_relmat.tsv",
-        "networks": "*_stat-pearsoncorrelation_desc-networks_relmat.tsv",
+def test_group_patterns():
+    """Today's patterns, plus seed Fisher z maps (voxels) and partial correlations and covariances (edges)."""
+    assert {kind: [spec.pattern() for spec in specs] for kind, specs in GROUP_INPUTS.items()} == {
+        "voxels": ["*_contrast-*_stat-effect_statmap.nii.gz", "*_roi-*_stat-fisherz_statmap.nii.gz"],
+        "parcels": ["*_contrast-*_statmap.tsv"],
+        "edges": ["*_stat-pearsoncorrelation_desc-fisherz_relmat.tsv", "*_stat-partialcorrelation_relmat.tsv",
+                  "*_stat-covariance_relmat.tsv"],
+        "networks": ["*_stat-pearsoncorrelation_desc-networks_relmat.tsv"],
     }
 
 
 def test_every_participant_output_round_trips_through_the_group_patterns(out):
-    """Each output the group level analyses matches exactly its kind's pattern; the others match none."""
+    """Each output the group level analyses matches exactly its kind's pattern; the others match none.
+
+    The group level reads the subject-level results (no ``ses``, ``run``): the run's, combined.
+    """
     paths = _fmriprep_outputs(out)
-    analysed = {"relmat:fisherz": "edges", "relmat:networks": "networks", "lf:parcels": "parcels",
-                "lfMinusRf:parcels": "parcels", "lf:effect": "voxels", "lfMinusRf:effect": "voxels"}
+    analysed = {"relmat:fisherz": "edges", "relmat:partial correlation": "edges", "relmat:covariance": "edges",
+                "relmat:networks": "networks", "lf:parcels": "parcels", "lfMinusRf:parcels": "parcels",
+                "lf:effect": "voxels", "lfMinusRf:effect": "voxels", "seed:PCC:z": "voxels"}
     for role, path in paths.items():
-        matches = [kind for kind, spec in GROUP_INPUTS.items() if fnmatch(path.name, spec.pattern())]
+        matches = [kind for kind, specs in GROUP_INPUTS.items() for spec in specs if fnmatch(path.name, spec.pattern())]
         assert matches == ([analysed[role]] if role in analysed else []), role
-    for path in paths.values():
+    combined = [path for item in subject.plan_combinations(out, paths.values()) for path in item.outputs]
+    for path in [*paths.values(), *combined]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
+    subject_level = {role: out.combined_file(path, layout.SUBJECT_LEVEL_DROPS) for role, path in paths.items()}
+    assert subject_level["relmat:fisherz"] == out.output_dir / "sub-01" / "func" / (
+        "sub-01_task-motor_space-MNI152NLin2009cAsym_res-2_seg-AICHA_stat-pearsoncorrelation_desc-fisherz_relmat.tsv")
+    assert sorted(combined) == sorted(subject_level[role] for role in paths if role != "timeseries")
     for kind in GROUP_INPUTS:
-        assert out.group_inputs(kind) == sorted(paths[role] for role, found in analysed.items() if found == kind)
+        assert out.group_inputs(kind) == sorted(path for role, found in analysed.items() if found == kind
+                                                for path in (paths[role], subject_level[role]))
     inputs = find_group_inputs(out.output_dir, ["01"])
-    assert sorted((item.kind, item.entities.get("contrast")) for item in inputs) == [
-        ("edges", None), ("networks", None), ("parcels", "lf"), ("parcels", "lfMinusRf"), ("voxels", "lf"),
-        ("voxels", "lfMinusRf")]
-    assert all(item.files == {"01": paths[role]} for item in inputs for role in paths
-               if paths[role] in item.files.values())
+    assert sorted((item.kind, item.entities.get("contrast") or item.entities.get("roi") or item.entities["stat"])
+                  for item in inputs) == [
+        ("edges", "covariance"), ("edges", "partialcorrelation"), ("edges", "pearsoncorrelation"),
+        ("networks", "pearsoncorrelation"), ("parcels", "lf"), ("parcels", "lfMinusRf"), ("voxels", "PCC"),
+        ("voxels", "lf"), ("voxels", "lfMinusRf")]
+    assert all(item.files == {"01": subject_level[role]} for item in inputs for role in analysed
+               if subject_level[role] in item.files.values())
+    assert session_inputs(out.output_dir, ["01"]) == []  # one session: no per-session results to compare
 
 
 def test_a_spec_needs_its_varying_entities():

@@ -133,3 +133,30 @@ def combine_runs(runs: Sequence[RunContrasts], contrasts: Sequence[Contrast]) ->
                        for run, mask in zip(found, unit_masks, strict=True)]
         combined[contrast.name] = CombinedContrast(fixed_effects(per_run), tuple(run.run for run in found), units)
     return combined
+
+
+def combine_maps(effects: Sequence[np.ndarray], variances: Sequence[np.ndarray],
+                 dofs: Sequence[float]) -> ContrastMaps:
+    """Fixed effects of contrast results already computed (e.g. a participant's sessions).
+
+    The same combination as :func:`fixed_effects` (and nilearn's
+    ``compute_fixed_effects`` without precision weighting): the mean effect,
+    variance ``sum(variances) / n**2``, degrees of freedom summed.
+
+    Parameters
+    ----------
+    effects, variances : sequence of ndarray of shape (n_units,)
+        Each result's effect and variance, on the same units.
+    dofs : sequence of float
+        Each result's degrees of freedom.
+
+    Returns
+    -------
+    ContrastMaps
+    """
+    from nilearn.glm.contrasts import Contrast as NilearnContrast
+
+    return fixed_effects([NilearnContrast(effect=np.asarray(effect, dtype=float)[np.newaxis, :],
+                                          variance=np.asarray(variance, dtype=float), dim=1, dof=float(dof),
+                                          stat_type="t")
+                          for effect, variance, dof in zip(effects, variances, dofs, strict=True)])
