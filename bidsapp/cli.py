@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.add_argument("--fd-threshold", type=float, metavar="MM",
                           help="framewise displacement above which scrubbing censors a volume (default: the "
                           "strategy's, 0.5 mm in the presets)")
-    analysis.add_argument("--smoothing-fwhm", type=float, metavar="MM", help="spatial smoothing for voxel-wise GLMs (default: none)")
+    analysis.add_argument("--smoothing-fwhm", type=float, metavar="MM",
+                          help="spatial smoothing for voxel-wise GLMs (default: none)")
     analysis.add_argument("--atlas", metavar="NAME|PATH",
                           help="parcellation: a name, or a label NIfTI with a *_dseg.tsv (index, name[, network]) "
                           "beside it")
