@@ -9,11 +9,13 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from bidsapp.boutiques import ERROR_CODES, descriptor
 from bidsapp.cli import build_parser, main, parse_arguments
@@ -237,3 +239,43 @@ def test_readme_output_names_match_the_files_written(both_ways):
     # every name is a file of this run, but those of options or atlases it did not use
     unused = {name for name, p in names.items() if not any(p.fullmatch(path) for path in written)}
     assert unused <= {"..._desc-networks_relmat.tsv", "..._networks.tsv"}, unused
+
+
+# -- headers and provenance of a real run ----------------------------------------------------------------------
+@pytest.mark.slow
+def test_run_headers_match_scipy_and_provenance_resolves(both_ways):
+    bids_dir, cli, _, _ = both_ways
+    bold = nib.load(next(bids_dir.glob("derivatives/fmriprep/sub-01/func/*_bold.nii.gz"))).header
+    t_path = next((cli / "group").glob("task-motor_*_contrast-lf_stat-t_desc-mean_statmap.nii.gz"))
+    t_img = nib.load(t_path)
+    header = t_img.header
+    assert (int(header["sform_code"]), int(header["qform_code"])) == (int(bold["sform_code"]),
+                                                                     int(bold["qform_code"])) == (4, 4)
+    assert header.get_xyzt_units() == ("mm", "sec")
+    intent, (dof,), _ = header.get_intent()
+    assert intent == "t test" and dof == 2  # one-sample over 3 participants
+    # the header's degrees of freedom turn the t map into the p map bidsapp wrote (two-sided)
+    t = t_img.get_fdata()
+    p_img = nib.load(str(t_path).replace("_stat-t_", "_stat-p_"))
+    assert p_img.header.get_intent()[0] == "p value"
+    inside = t != 0
+    np.testing.assert_allclose(p_img.get_fdata()[inside], 2 * stats.t.sf(np.abs(t[inside]), dof), rtol=1e-4)
+    first = next(cli.glob("sub-01/func/*_contrast-lf_stat-t_statmap.nii.gz"))
+    assert nib.load(first).header.get_intent()[1] == (
+        json.loads(first.with_name(first.name.replace(".nii.gz", ".json")).read_text())["DegreesOfFreedom"],)
+    masks = sorted((cli / "group").glob("*_mask.nii.gz"))
+    assert masks and all(nib.load(mask).get_data_dtype() == np.uint8 for mask in masks)
+
+    description = json.loads((cli / "dataset_description.json").read_text())
+    assert [entry["Command"].split()[3] for entry in description["GeneratedBy"]] == ["participant", "group"]
+    for sidecar in [*cli.glob("sub-01/func/*.json"), *(cli / "group").glob("*.json")]:
+        for uri in json.loads(sidecar.read_text()).get("Sources", []):
+            _, name, relative = uri.split(":", 2)
+            root = cli if name == "" else Path(unquote(urlparse(description["DatasetLinks"][name]).path))
+            assert (root / relative).is_file(), (sidecar.name, uri)
+
+    # a re-run of the same command rewrites nothing and records no new command line
+    data = {path: path.stat().st_mtime_ns for path in cli.glob("sub-*/func/*") if path.is_file()}
+    assert main([str(bids_dir), str(cli), "participant", "-w", str(cli.parent / "work_cli"), *PARTICIPANT]) == 0
+    assert {path: path.stat().st_mtime_ns for path in data} == data
+    assert json.loads((cli / "dataset_description.json").read_text()) == description
