@@ -3,6 +3,17 @@
 ``python -m bidsapp.boutiques > boutiques.json`` writes the descriptor that
 platforms (OpenNeuro, brainlife, CBRAIN) launch bidsapp from; a test checks the
 committed file equals what this module generates.
+
+One input, ``output_dir_name``, gives OUTPUT_DIR at both levels. The BIDS-app
+convention (``bosh validate -b``) also wants a File input on the same
+``[OUTPUT_DIR]`` value-key, ``participant_level_analysis_dir``; Boutiques fills a
+value-key from the first input that has it and erases it when that input is
+unset, so the convention's usual split (the String input at the participant
+level, the File input at the group level) drops OUTPUT_DIR from every group
+command. ``output_dir_name`` therefore comes first and is the one to give at
+both levels; Boutiques allows neither a required member of the two inputs'
+mutually exclusive group nor one member requiring the other, so the File input
+stays, described as not to be used.
 """
 
 from __future__ import annotations
@@ -22,6 +33,19 @@ ERROR_CODES = (
     (18, "The selection (labels, filters, space) matched no data"),
     (66, "An input file is missing, unreadable or inconsistent"),
 )
+#: Example invocations (the descriptor's ``tests``), on the demo that ``make demo`` builds.
+EXAMPLES = (
+    ("dry run on the demo dataset",
+     {"bids_dir": "demo_output/data/bids", "output_dir_name": "demo_output/boutiques",
+      "analysis_level": "participant", "participant_label": ["01"], "dry_run": True, "skip_bids_validation": True}),
+    ("participant level on two demo participants",
+     {"bids_dir": "demo_output/data/bids", "output_dir_name": "demo_output/boutiques",
+      "analysis_level": "participant", "participant_label": ["01", "02"], "skip_bids_validation": True,
+      "work_dir": "demo_output/work"}),
+    ("group level on their outputs",
+     {"bids_dir": "demo_output/data/bids", "output_dir_name": "demo_output/boutiques", "analysis_level": "group",
+      "correction": ["fdr"], "work_dir": "demo_output/work"}),
+)
 _FILE_OPTIONS = {"derivatives", "bids_filter_file", "config", "group_model"}
 _SKIPPED = {"help", "version"}
 
@@ -32,11 +56,13 @@ def descriptor() -> dict:
     inputs = [
         {"id": "bids_dir", "name": "BIDS directory", "type": "File", "value-key": "[BIDS_DIR]", "optional": False,
          "description": _help(parser, "bids_dir")},
-        {"id": "output_dir_name", "name": "Output directory name", "type": "String", "value-key": "[OUTPUT_DIR]",
-         "optional": True, "description": _help(parser, "output_dir")},
-        {"id": "participant_level_analysis_dir", "name": "Participant-level output directory", "type": "File",
-         "value-key": "[OUTPUT_DIR]", "optional": True,
-         "description": "OUTPUT_DIR of the participant level, for the group level"},
+        {"id": "output_dir_name", "name": "Output directory", "type": "String", "value-key": "[OUTPUT_DIR]",
+         "optional": True, "description": f"{_help(parser, 'output_dir')}; the same folder at both levels"},
+        {"id": "participant_level_analysis_dir", "name": "Participant-level output directory (unused)",
+         "type": "File", "value-key": "[OUTPUT_DIR]", "optional": True,
+         "description": "do not use: give output_dir_name at both levels. Boutiques fills [OUTPUT_DIR] from "
+         "output_dir_name first and erases it when that is unset, so this input alone leaves OUTPUT_DIR out of the "
+         "command; it is here because the BIDS-app convention (bosh validate -b) asks for it"},
         {"id": "analysis_level", "name": "Analysis level", "type": "String", "value-key": "[ANALYSIS_LEVEL]",
          "value-choices": ["participant", "group"], "optional": False, "description": "Level of the analysis"},
     ]
@@ -54,20 +80,20 @@ def descriptor() -> dict:
         "description": parser.description,
         "schema-version": "0.5",
         "command-line": "mkdir -p [OUTPUT_DIR]; bidsapp " + " ".join(keys),
+        # Built from this repository (docker build -t bidsapp:<version> .) or loaded from a saved archive
+        # (docker load -i bidsapp-<version>.tar.gz): see the README's "Boutiques" section.
         "container-image": {"type": "docker", "image": f"bidsapp:{__version__}"},
         "inputs": inputs,
         "groups": [{"id": "output_directory", "name": "Output directory",
+                    "description": "give output_dir_name, at both levels",
                     "members": ["output_dir_name", "participant_level_analysis_dir"],
                     "mutually-exclusive": True, "one-is-required": True}],
         "output-files": [{"id": "output_dir", "name": "Output directory", "path-template": "[OUTPUT_DIR]",
                           "optional": False}],
         "error-codes": [{"code": code, "description": text} for code, text in ERROR_CODES],
         "suggested-resources": {"cpu-cores": 2, "ram": 8, "walltime-estimate": 3600},
-        "tests": [{"name": "dry run on the demo dataset",
-                   "invocation": {"bids_dir": "demo_output/data/bids", "output_dir_name": "demo_output/boutiques",
-                                  "analysis_level": "participant", "participant_label": ["01"], "dry_run": True,
-                                  "skip_bids_validation": True},
-                   "assertions": {"exit-code": 0}}],
+        "tests": [{"name": name, "invocation": invocation, "assertions": {"exit-code": 0}}
+                  for name, invocation in EXAMPLES],
     }
 
 

@@ -22,8 +22,21 @@ from bidsapp.config import build_config
 from bidsapp.errors import BidsAppError, UsageError
 from bidsapp.interruption import Interrupted, descendants, raise_on_signals, stop_processes
 from bidsapp.options import DEFAULT_SPACE, INPUT_TYPES, load_config_file
+from bidsapp.steps.strategies import preset_names
 
 LOGGER = logging.getLogger("bidsapp")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Help that states an option's default once: where its text does not already and it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "(default" in text or action.nargs == 0 or default is None or default is argparse.SUPPRESS:
+            return text
+        shown = " ".join(str(value) for value in default) if isinstance(default, list) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bidsapp",
         description="Denoising, parcellation, connectivity, GLMs and group statistics after fMRIPrep.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("bids_dir", help="raw BIDS dataset (with derivatives/fmriprep), an fMRIPrep "
                         "derivatives dataset, or an HCP-style parcellated dataset")
@@ -57,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     analysis = parser.add_argument_group("participant level")
     analysis.add_argument("--denoise-strategy", metavar="NAME|FILE",
-                          help="denoising preset (simple, yeo2011, 24P, 36P, acompcor, scrubbing, gsr, none) or a "
-                          "YAML/JSON strategy file (default: simple for fMRIPrep data, none for parcellated data)")
+                          help=f"denoising preset ({', '.join(preset_names())}) or a YAML/JSON strategy file "
+                          "(default: simple for fMRIPrep data, none for parcellated data)")
     analysis.add_argument("--dummy-scans", metavar="N|auto",
                           help="volumes to drop at the start of each run; auto: fMRIPrep's non-steady-state volumes")
     analysis.add_argument("--high-pass", type=float, metavar="HZ", help="high-pass cut-off (default: the strategy's)")
@@ -66,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     analysis.add_argument("--fd-threshold", type=float, metavar="MM",
                           help="framewise displacement above which scrubbing censors a volume (default: the "
                           "strategy's, 0.5 mm in the presets)")
-    analysis.add_argument("--smoothing-fwhm", type=float, metavar="MM", help="spatial smoothing for voxel-wise GLMs")
+    analysis.add_argument("--smoothing-fwhm", type=float, metavar="MM",
+                          help="spatial smoothing for voxel-wise GLMs (default: none)")
     analysis.add_argument("--atlas", metavar="NAME|PATH",
                           help="parcellation: a name, or a label NIfTI with a *_dseg.tsv (index, name[, network]) "
                           "beside it")

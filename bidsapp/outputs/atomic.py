@@ -13,6 +13,7 @@ each temporary's name records the process and host that wrote it, and
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -134,3 +135,35 @@ def remove_stale_temporaries(directory: Path, gone: Collection[int] = ()) -> lis
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def write_text_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` as UTF-8 with Unix line ends."""
+    with open(path, "w", encoding="utf-8", newline="\n") as stream:
+        stream.write(text)
+
+
+def publish_once(final: Path, text: str) -> None:
+    """Create ``final`` holding ``text`` unless it exists, safely when several processes race.
+
+    Each process writes a complete temporary file and hard-links it to the final name, which
+    fails for all but the first; the others keep the file the first wrote. On file systems
+    without hard links the file is renamed into place instead (then the last writer wins, and
+    readers still never see a partial file).
+    """
+    if final.exists():
+        return
+    tmp = temporary_path(final)
+    try:
+        write_text_file(tmp, text)
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV):
+                raise
+            if not final.exists():
+                os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)

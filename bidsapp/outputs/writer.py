@@ -7,12 +7,13 @@ half-written file in place of a good one. A data file's JSON sidecar is renamed
 last, and it records a hash of the parameters that produced the data and the
 data file's size and SHA-256, so :meth:`DerivativesWriter.is_complete` can tell
 a re-run which outputs to skip, and which were damaged since (truncated,
-overwritten) and must be written again.
+overwritten) and must be written again. Image headers are set here too
+(:mod:`bidsapp.outputs.nifti`), and input files are recorded as BIDS URIs
+(:mod:`bidsapp.outputs.provenance`).
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
@@ -27,8 +28,10 @@ from typing import Any
 import numpy as np
 
 from bidsapp.errors import UsageError
-from bidsapp.outputs.atomic import remove_stale_temporaries, replace_atomically, temporary_path
+from bidsapp.outputs.atomic import publish_once, remove_stale_temporaries, replace_atomically, write_text_file
 from bidsapp.outputs.layout import BIDSIGNORE, OutputLayout
+from bidsapp.outputs.nifti import MASK_SUFFIX, name_entities, prepare_image, reference_image
+from bidsapp.outputs.provenance import DescriptionChange, SourceLinks, add_generated_by, locked, source_list
 
 LOGGER = logging.getLogger(__name__)
 BIDS_VERSION = "1.10.0"
@@ -119,37 +122,6 @@ def _json_text(obj: Any) -> str:
     return json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _write_text_file(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as stream:
-        stream.write(text)
-
-
-def _publish_once(final: Path, text: str) -> None:
-    """Create ``final`` holding ``text`` unless it exists, safely when several processes race.
-
-    Each process writes a complete temporary file and hard-links it to the final name, which
-    fails for all but the first; the others keep the file the first wrote. On file systems
-    without hard links the file is renamed into place instead (then the last writer wins, and
-    readers still never see a partial file).
-    """
-    if final.exists():
-        return
-    tmp = temporary_path(final)
-    try:
-        _write_text_file(tmp, text)
-        try:
-            os.link(tmp, final)
-        except FileExistsError:
-            pass
-        except OSError as error:
-            if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV):
-                raise
-            if not final.exists():
-                os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class DerivativesWriter:
     """Write bidsapp outputs into a BIDS-Derivatives OUTPUT_DIR.
 
@@ -160,8 +132,8 @@ class DerivativesWriter:
     version : str
         bidsapp's version, recorded in ``dataset_description.json`` and every sidecar.
     command : sequence of str
-        The command line that started this run (e.g. ``sys.argv``), recorded in
-        ``dataset_description.json`` as ``GeneratedBy[0].Command``.
+        The command line that started this run (e.g. ``sys.argv``), appended to
+        ``GeneratedBy`` in ``dataset_description.json`` unless already there.
     code_url : str, optional
         Recorded as ``GeneratedBy[0].CodeURL`` when given.
     """
@@ -172,23 +144,45 @@ class DerivativesWriter:
         self.version = version
         self.command = [str(arg) for arg in command]
         self.code_url = code_url
+        self.links = SourceLinks(self.output_dir, self.update_description)
+
+    def generated_by(self) -> dict[str, str]:
+        """Return this run's ``GeneratedBy`` entry: bidsapp, its version and the command line."""
+        entry = {"Name": "bidsapp", "Version": self.version,
+                 "Description": "Denoising, parcellation, connectivity, GLMs and group statistics.",
+                 "Command": shlex.join(self.command)}
+        if self.code_url:
+            entry["CodeURL"] = self.code_url
+        return entry
 
     def dataset_description(self) -> dict[str, Any]:
         """Return the ``dataset_description.json`` content this writer would create."""
-        generated_by = {"Name": "bidsapp", "Version": self.version,
-                        "Description": "Denoising, parcellation, connectivity, GLMs and group statistics.",
-                        "Command": shlex.join(self.command)}
-        if self.code_url:
-            generated_by["CodeURL"] = self.code_url
         return {"Name": "bidsapp outputs", "BIDSVersion": BIDS_VERSION, "DatasetType": "derivative",
-                "GeneratedBy": [generated_by]}
+                "GeneratedBy": [self.generated_by()]}
+
+    def update_description(self, change: DescriptionChange) -> dict[str, Any]:
+        """Apply ``change`` to ``dataset_description.json`` under a lock on OUTPUT_DIR; return the content.
+
+        The file is created first if missing (:meth:`ensure_dataset_description`) and replaced
+        atomically only when ``change`` changed something.
+        """
+        final = self.output_dir / "dataset_description.json"
+        if not final.is_file():
+            self.ensure_dataset_description()
+        with locked(self.output_dir):
+            description = json.loads(final.read_text(encoding="utf-8"))
+            if change(description):
+                text = _json_text(description)
+                self._replace_atomically([(final, lambda tmp: write_text_file(tmp, text))])
+        return description
 
     def ensure_dataset_description(self) -> Path:
         """Create OUTPUT_DIR, its ``dataset_description.json`` and ``.bidsignore`` unless they exist.
 
-        Temporary files that a killed run left behind are removed first
+        A description written by another command line gets this one's ``GeneratedBy`` entry
+        appended (once per distinct command line). Temporary files that a killed run left behind are removed first
         (:func:`~bidsapp.outputs.atomic.remove_stale_temporaries`). Safe when several processes
-        call it at once (see :func:`_publish_once`).
+        call it at once (see :func:`publish_once`).
 
         Returns
         -------
@@ -210,9 +204,10 @@ class DerivativesWriter:
         stale = remove_stale_temporaries(self.output_dir)
         if stale:
             LOGGER.info("Removed %d temporary files left by an interrupted run", len(stale))
-        _publish_once(final, _json_text(self.dataset_description()))
+        publish_once(final, _json_text(self.dataset_description()))
         self._check_dataset_description(final)
-        _publish_once(self.output_dir / ".bidsignore", BIDSIGNORE)
+        self.update_description(add_generated_by(self.generated_by()))
+        publish_once(self.output_dir / ".bidsignore", BIDSIGNORE)
         return final
 
     def check_ownership(self) -> None:
@@ -281,12 +276,25 @@ class DerivativesWriter:
 
     def write_image(self, path: PathLike, img: Any, sidecar: Mapping[str, Any] | None = None, *,
                     parameters: Mapping[str, Any] | None = None, sources: Iterable[PathLike] | None = None) -> Path:
-        """Write a nibabel image (e.g. ``.nii.gz``) with its JSON sidecar, atomically.
+        """Write a NIfTI image (e.g. ``.nii.gz``) with its JSON sidecar, atomically.
 
-        The temporary name keeps the extension, so nibabel writes the same format.
-        Other arguments are as for :meth:`write_table`.
+        The header is set from the file name and sidecar (:func:`bidsapp.outputs.nifti.prepare_image`):
+        the sform and qform codes of the first NIfTI source on the same grid, units mm and s,
+        the intent of a statistical map's ``stat`` entity, uint8 masks and integer label maps.
+        A mask's sidecar also gets ``Type`` (``ROI``) and ``SpatialReference`` (that source's
+        BIDS URI, else the ``space`` entity) unless given. The temporary name keeps the
+        extension, so nibabel writes the same format. Other arguments are as for :meth:`write_table`.
         """
-        return self._write_with_sidecar(path, img.to_filename, sidecar, parameters, sources)
+        path = Path(path)
+        content = dict(sidecar or {})
+        given = source_list(sources if sources is not None else content.get("Sources"))
+        reference = reference_image(given, img.affine)
+        entities, suffix = name_entities(path.name)
+        if suffix == MASK_SUFFIX:
+            spatial = self.links.uri(reference) if reference is not None else entities.get("space")
+            content = {"Type": "ROI", **({"SpatialReference": spatial} if spatial else {}), **content}
+        prepared = prepare_image(img, path.name, content, reference)
+        return self._write_with_sidecar(path, prepared.to_filename, content, parameters, sources)
 
     def write_text(self, path: PathLike, text: str, sidecar: Mapping[str, Any] | None = None, *,
                    parameters: Mapping[str, Any] | None = None, sources: Iterable[PathLike] | None = None) -> Path:
@@ -296,7 +304,7 @@ class DerivativesWriter:
         or ``parameters`` is given.
         """
         def save(tmp: Path) -> None:
-            _write_text_file(tmp, text)
+            write_text_file(tmp, text)
 
         if sidecar is None and parameters is None:
             return self._replace_atomically([(Path(path), save)])
@@ -305,7 +313,7 @@ class DerivativesWriter:
     def write_json(self, path: PathLike, obj: Any) -> Path:
         """Write ``obj`` as indented JSON atomically (NumPy values converted, NaN as null)."""
         text = _json_text(obj)
-        return self._replace_atomically([(Path(path), lambda tmp: _write_text_file(tmp, text))])
+        return self._replace_atomically([(Path(path), lambda tmp: write_text_file(tmp, text))])
 
     def make_sidecar(self, sidecar: Mapping[str, Any] | None = None, parameters: Mapping[str, Any] | None = None,
                      sources: Iterable[PathLike] | None = None) -> dict[str, Any]:
@@ -319,7 +327,8 @@ class DerivativesWriter:
         parameters : mapping, optional
             Every parameter that determines the output; its hash decides re-run skipping.
         sources : iterable of str or Path, optional
-            Input files the output was computed from, recorded as strings.
+            Input files the output was computed from, recorded as BIDS URIs
+            (:class:`bidsapp.outputs.provenance.SourceLinks`).
         """
         content = dict(sidecar or {})
         for key, value in (("Parameters", parameters), ("Sources", sources)):
@@ -328,13 +337,11 @@ class DerivativesWriter:
         parameters = content.pop("Parameters", None) if parameters is None else parameters
         sources = content.pop("Sources", None) if sources is None else sources
         parameters = to_jsonable(dict(parameters or {}))
-        if isinstance(sources, (str, os.PathLike)):
-            sources = [sources]
         for key in _RESERVED:
             content.pop(key, None)
         content["Parameters"] = parameters
         content["ParametersHash"] = parameters_hash(parameters)
-        content["Sources"] = [os.fspath(source) for source in (sources or ())]
+        content["Sources"] = [self.links.uri(source) for source in source_list(sources)]
         content["GeneratedBy"] = [{"Name": "bidsapp", "Version": self.version}]
         return content
 
@@ -370,7 +377,7 @@ class DerivativesWriter:
             record.update({SIZE_KEY: tmp.stat().st_size, CHECKSUM_KEY: file_checksum(tmp)})
 
         def save_sidecar(tmp: Path) -> None:
-            _write_text_file(tmp, _json_text({**content, **record}))
+            write_text_file(tmp, _json_text({**content, **record}))
 
         return self._replace_atomically([(path, save_data), (sidecar_path(path), save_sidecar)])
 

@@ -317,9 +317,10 @@ def denoising_record(strategy: Strategy, denoising: Denoising, tr: float) -> dic
         "NumberOfVolumes": denoising.n_volumes,
         "NumberOfVolumesKept": kept,
         "DegreesOfFreedomLeft": degrees_of_freedom(strategy, denoising, tr),
-        "MinimumVolumesAfterScrubbing": minimum,
     }
-    if strategy.scrub is not None and kept < minimum:
-        record["Warning"] = (f"only {kept} volumes ({kept * tr:g} s) remain after censoring, fewer than "
-                             f"{minimum} ({MIN_DURATION_S:g} s; Parkes et al. 2018): interpret with care")
+    if strategy.scrub is not None:  # the minimum is a scrubbing strategy's: recorded only where one ran
+        record["MinimumVolumesAfterScrubbing"] = minimum
+        if kept < minimum:
+            record["Warning"] = (f"only {kept} volumes ({kept * tr:g} s) remain after censoring, fewer than "
+                                 f"{minimum} ({MIN_DURATION_S:g} s; Parkes et al. 2018): interpret with care")
     return record

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import shlex
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -129,7 +131,9 @@ def test_dataset_description_written_once_by_concurrent_processes(tmp_path):
         assert (tmp_path / output_dir / ".bidsignore").read_text() == BIDSIGNORE
         description = json.loads((tmp_path / output_dir / "dataset_description.json").read_text())
         assert description["DatasetType"] == "derivative"
-        assert description["GeneratedBy"][0]["Command"] in commands
+        # every distinct command line is appended once, none lost to the race (the lock)
+        recorded = [entry["Command"] for entry in description["GeneratedBy"]]
+        assert sorted(recorded) == sorted(commands)
 
 
 def test_dataset_description_content_and_idempotence(writer):
@@ -144,9 +148,15 @@ def test_dataset_description_content_and_idempotence(writer):
     assert generated_by["Command"] == "bidsapp in out participant"
     assert "CodeURL" not in generated_by
 
+    writer.ensure_dataset_description()
+    assert path.read_text() == first  # the same command line is not recorded twice
+
     other = DerivativesWriter(writer.output_dir, version="0.2.0", command=["bidsapp", "x", "y", "group"])
     other.ensure_dataset_description()
-    assert path.read_text() == first
+    other.ensure_dataset_description()
+    entries = json.loads(path.read_text())["GeneratedBy"]
+    assert [(e["Version"], e["Command"]) for e in entries] == [("0.1.0", "bidsapp in out participant"),
+                                                               ("0.2.0", "bidsapp x y group")]
     assert _temporaries(writer.output_dir) == []
 
 
@@ -179,11 +189,10 @@ class _FailingTable:
         raise RuntimeError("disk full")
 
 
-class _FailingImage:
-    def to_filename(self, path):
-        with open(path, "wb") as stream:
-            stream.write(b"\x1f\x8b partial")
-        raise OSError("disk full")
+def _failing_save(self, path):
+    with open(path, "wb") as stream:
+        stream.write(b"\x1f\x8b partial")
+    raise OSError("disk full")
 
 
 def test_failed_table_write_leaves_previous_output_untouched(writer):
@@ -199,10 +208,11 @@ def test_failed_table_write_leaves_previous_output_untouched(writer):
     assert _temporaries(writer.output_dir) == []
 
 
-def test_failed_image_write_leaves_no_file(writer):
+def test_failed_image_write_leaves_no_file(writer, monkeypatch):
     path = writer.layout.participant_path({"sub": "01", "stat": "z"}, "statmap", ".nii.gz")
+    monkeypatch.setattr(nib.Nifti1Image, "to_filename", _failing_save)  # the disk fills during the write
     with pytest.raises(OSError, match="disk full"):
-        writer.write_image(path, _FailingImage(), {}, parameters={})
+        writer.write_image(path, nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4)), {}, parameters={})
     assert list(path.parent.iterdir()) == []
 
 
@@ -253,7 +263,9 @@ def test_table_round_trip(writer, tmp_path):
     assert sidecar["CensoredVolumes"] == [1, 4]
     assert sidecar["Parameters"] == {"fd_threshold": 0.5, "strategy": "simple"}
     assert sidecar["ParametersHash"] == parameters_hash({"strategy": "simple", "fd_threshold": 0.5})
-    assert sidecar["Sources"] == [str(tmp_path / "in.nii.gz")]
+    assert sidecar["Sources"] == [f"bids:{re.sub('[^A-Za-z0-9]', '', tmp_path.name)}:in.nii.gz"]  # a folder without BIDS
+    links = json.loads((writer.output_dir / "dataset_description.json").read_text())["DatasetLinks"]
+    assert links == {re.sub("[^A-Za-z0-9]", "", tmp_path.name): tmp_path.as_uri()}
     assert sidecar["GeneratedBy"] == [{"Name": "bidsapp", "Version": "0.1.0"}]
     assert _temporaries(writer.output_dir) == []
 
@@ -274,7 +286,7 @@ def test_image_round_trip(writer):
     sidecar = json.loads(sidecar_path(path).read_text())
     assert sidecar["Parameters"] == {"smoothing_fwhm": 6}
     assert sidecar["ParametersHash"] == parameters_hash({"smoothing_fwhm": 6})
-    assert sidecar["Sources"] == ["sub-01_bold.nii.gz"]
+    assert sidecar["Sources"] == [f"bids:{re.sub('[^A-Za-z0-9]', '', Path.cwd().name)}:sub-01_bold.nii.gz"]  # cwd-relative
     assert writer.is_complete(path, {"smoothing_fwhm": 6})
     assert _temporaries(writer.output_dir) == []
 

@@ -9,6 +9,8 @@ rewritten by a re-run, and nothing else is.
 
 from __future__ import annotations
 
+import json
+
 import os
 import shutil
 import signal
@@ -158,7 +160,10 @@ def test_rerun_rewrites_a_truncated_output_and_only_it(dataset, tmp_path):
     rewritten = sorted(name for name in before if after[name] != before[name])
     victim_name = str(victim.relative_to(out))
     report = f"{victim_name.split('/')[0]}.html"  # the participant's report shows the rewritten matrix
-    assert rewritten == sorted([victim_name, victim_name.replace(".tsv", ".json"), report])
+    # the copy's command line names another OUTPUT_DIR, so it is appended to GeneratedBy (once per command line)
+    assert rewritten == sorted([victim_name, victim_name.replace(".tsv", ".json"), report, "dataset_description.json"])
+    commands = [entry["Command"] for entry in json.loads((out / "dataset_description.json").read_text())["GeneratedBy"]]
+    assert len(commands) == 2 and str(out) in commands[1]
 
 
 def test_stop_processes_stops_a_process_tree_and_leaves_resource_trackers(tmp_path):

@@ -205,6 +205,7 @@ def test_degrees_of_freedom_count_regressors_trend_and_filter():
     assert denoise.degrees_of_freedom(strategy, denoising, 2.0) == 100 - 24 - 2 - (2 * 50 - 1 - 2 * 15)
     record = denoise.denoising_record(strategy, denoising, 2.0)
     assert record["NumberOfVolumesKept"] == 100 and len(record["ConfoundRegressors"]) == 24
+    assert "MinimumVolumesAfterScrubbing" not in record  # 24P does not scrub
 
 
 def test_strategy_file_errors(tmp_path):
