@@ -220,22 +220,12 @@ def _features(kind: str, files: Sequence[Path]) -> tuple[pd.DataFrame, list[np.n
     """
     rows, labels, names = [], None, None
     for path in files:
-        if kind == "parcels":
-            table = pd.read_csv(path, sep="\t", na_values=["n/a"])
-            if "effect" not in table or "name" not in table:
-                raise Inestimable(f"{path}: expected parcel rows with 'name' and 'effect' columns")
-            current = tuple(table["name"])
-            values = table["effect"].to_numpy(float)
-            if labels is None:
-                labels = table[[c for c in ("name", "hemisphere", "network") if c in table]].copy()
-        else:
-            matrix = read_relmat(path)
-            current = tuple(matrix.index)
-            upper = np.triu_indices(len(current), k=0 if kind == "networks" else 1)
-            values = matrix.to_numpy(float)[upper]
-            if labels is None:
-                nodes = np.asarray(current)
-                labels = pd.DataFrame({"node_a": nodes[upper[0]], "node_b": nodes[upper[1]]})
+        try:
+            current, values, found = _feature_values(kind, path)
+        except (ValueError, KeyError) as error:
+            raise Inestimable(f"{path}: not a readable {kind} table ({error}); re-run the participant level for "
+                              "it") from error
+        labels = found if labels is None else labels
         if names is not None and current != names:
             raise Inestimable(f"{path}: its parcels differ from {files[0].name}'s; every participant needs the "
                               "same atlas")
@@ -244,6 +234,22 @@ def _features(kind: str, files: Sequence[Path]) -> tuple[pd.DataFrame, list[np.n
     if labels is None or not np.isfinite(np.vstack(rows)).all(axis=0).any():
         raise Inestimable("no parcel, edge or network has a finite value in every participant's table")
     return labels, rows
+
+
+def _feature_values(kind: str, path: Path) -> tuple[tuple, np.ndarray, pd.DataFrame]:
+    """One file's feature names, values and labels: parcel effects, or a matrix's upper triangle."""
+    if kind == "parcels":
+        table = pd.read_csv(path, sep="\t", na_values=["n/a"])
+        if "effect" not in table or "name" not in table:
+            raise ValueError("expected parcel rows with 'name' and 'effect' columns")
+        labels = table[[c for c in ("name", "hemisphere", "network") if c in table]].copy()
+        return tuple(table["name"]), table["effect"].to_numpy(float), labels
+    matrix = read_relmat(path)
+    current = tuple(matrix.index)
+    upper = np.triu_indices(len(current), k=0 if kind == "networks" else 1)
+    nodes = np.asarray(current)
+    labels = pd.DataFrame({"node_a": nodes[upper[0]], "node_b": nodes[upper[1]]})
+    return current, matrix.to_numpy(float)[upper], labels
 
 
 def _sidecar(group_input: GroupInput, inference: ContrastInference, context: AnalysisInputs) -> tuple[dict, dict]:
