@@ -1,4 +1,8 @@
-"""Run one analysis level: validate, discover, check every input (participant level), then plan or do the work."""
+"""Run one analysis level: validate, discover, check every input (participant level), then plan or do the work.
+
+The group level checks what it reads, the participant-level outputs (:mod:`bidsapp.group.plan`), not the
+BOLD inputs: discovery's problems with a run's input files do not stop it.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,11 @@ def run(config: Config) -> None:
         from bidsapp.participant.preflight import preflight
 
         inventory = preflight(discover(config, defer_problems=True), config)
-    else:
-        inventory = discover(config)
+    else:  # the group level reads participant-level outputs: a run's BOLD input problems do not stop it
+        inventory = discover(config, defer_problems=True)
+        for problem in inventory.skipped:
+            LOGGER.info("Group level: %s has an input problem (%s); its participant-level outputs are used if "
+                        "complete", problem.run_name, problem)
     if config.execution.dry_run:
         from bidsapp.dry_run import render_plan
 

@@ -16,16 +16,18 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
-from bidsapp.config import Config, Selection
+from bidsapp.config import Config, GroupAnalysis, Selection
 from bidsapp.errors import BidsAppError, NoDataError, UsageError, raise_collected
+from bidsapp.group.analyses import inspect_inputs
+from bidsapp.group.checks import intact, permutation_outlook, summary_entities
 from bidsapp.group.conditions import plan_conditions
 from bidsapp.group.inputs import GroupInput, find_group_inputs, session_inputs, within_participant_inputs
-from bidsapp.inputs.discovery import Inventory
+from bidsapp.inputs.discovery import Inventory, run_name
 from bidsapp.outputs.layout import RUN_SUMMARY
 from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.stats.design import GroupDesign, group_design
@@ -56,6 +58,9 @@ class PlannedAnalysis:
         Group (between) or condition (within) label of each row, for the report.
     skipped : str, optional
         Why the design cannot be estimated.
+    permutations_left_out : mapping of str to str
+        Contrasts whose permutation corrections will be left out (too few distinct resamples to
+        reach ``--alpha``), with why.
     """
 
     group_input: GroupInput
@@ -66,6 +71,7 @@ class PlannedAnalysis:
     design: GroupDesign | None = None
     groups: tuple[str, ...] | None = None
     skipped: str | None = None
+    permutations_left_out: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,11 +100,17 @@ class GroupPlan:
 def plan_group_level(inventory: Inventory, writer: DerivativesWriter, config: Config) -> GroupPlan:
     """Check the group level's inputs and options and build every design; write nothing.
 
+    What is checked is what the group level reads: the participant-level outputs (present, and
+    intact: :meth:`~bidsapp.outputs.writer.DerivativesWriter.is_complete` against the parameters
+    their sidecars record), participants.tsv, the options and each analysis's design and maps.
+    The BOLD inputs are not: a run whose input files have a problem but whose participant-level
+    outputs are complete is analysed.
+
     Raises
     ------
     BidsAppError
-        Every problem found, together: unknown participants.tsv columns (exit 2), no
-        participant-level output or no estimable analysis (exit 18).
+        Every problem found, together: unknown participants.tsv columns or options no analysis
+        can use (exit 2), no participant-level output or no estimable analysis (exit 18).
     """
     problems: list[BidsAppError] = []
     participants = _participants_table(inventory)
@@ -106,16 +118,27 @@ def plan_group_level(inventory: Inventory, writer: DerivativesWriter, config: Co
     summaries, found, missing = _run_summaries(inventory, writer, participants, problems)
     analyses: list[PlannedAnalysis] = []
     if not problems:
-        inputs = [item for item in find_group_inputs(writer.output_dir, inventory.participants)
+        inputs = [_intact(item, writer) for item in find_group_inputs(writer.output_dir, inventory.participants)
                   if _selected(item, config.selection)]
+        inputs = [item for item in inputs if item.files]
         settings = config.group
         within = settings.test == "paired" or (settings.test == "anova" and not settings.group_column)
         sessions = []
         for shared, conditions in session_inputs(writer.output_dir, inventory.participants):
-            selected = {name: item for name, item in conditions.items() if _selected(item, config.selection)}
+            selected = {name: _intact(item, writer) for name, item in conditions.items()
+                        if _selected(item, config.selection)}
             if _selected(shared, config.selection) and len(selected) > 1:
                 sessions.append((shared, selected))
-        if settings.model is not None and "conditions" in settings.model:
+        having = set().union(*(item.files for item in inputs))
+        _check_design_options(config, participants[participants["participant_id"].str.removeprefix("sub-").isin(
+            having)], within, problems)
+        if not inputs and not sessions:
+            problems.append(NoDataError(f"{writer.output_dir}: the participant level wrote no contrast or "
+                                        "connectivity outputs for the selected participants and tasks; nothing to "
+                                        "analyse at group level"))
+        elif problems:  # options no analysis can use: no design is built
+            analyses = []
+        elif settings.model is not None and "conditions" in settings.model:
             per_session = [item for _, conditions in sessions for item in conditions.values()]
             analyses = [PlannedAnalysis(*item) for item in plan_conditions(
                 per_session if cell_model(settings.model).sessions else inputs, participants, settings, problems)]
@@ -125,6 +148,7 @@ def plan_group_level(inventory: Inventory, writer: DerivativesWriter, config: Co
                         for shared, conditions in sets]
         else:
             analyses = [_plan_between(item, participants, config, problems) for item in inputs]
+        analyses = [_inspected(item, settings, problems) for item in analyses]
         if analyses and all(item.skipped for item in analyses):
             problems += [NoDataError(f"{item.group_input.name}: {item.skipped}") for item in analyses]
     raise_collected(problems)
@@ -132,6 +156,60 @@ def plan_group_level(inventory: Inventory, writer: DerivativesWriter, config: Co
         if item.skipped:
             LOGGER.warning("%s: skipped, %s", item.group_input.name, item.skipped)
     return GroupPlan(participants, summaries, tuple(found), tuple(missing), tuple(analyses))
+
+
+def _check_design_options(config: Config, participants: pd.DataFrame, within: bool,
+                          problems: list[BidsAppError]) -> None:
+    """The design options against every participant with outputs: a usage error here is wrong for every analysis.
+
+    An analysis whose own participants make the design inestimable (one group level among them, a
+    covariate constant over them, too few) is skipped instead (:func:`_plan_between`).
+    """
+    settings = config.group
+    if participants.empty or (settings.model is not None and "conditions" in settings.model):
+        return
+    try:
+        if settings.model is not None:
+            model_design(participants.reset_index(drop=True), dict(settings.model))
+        elif within:  # two stand-in conditions: the covariates against the per-participant columns
+            rows = pd.concat([participants.assign(condition=condition) for condition in ("a", "b")],
+                             ignore_index=True)
+            group_design(rows, settings.test, covariates=settings.covariates)
+        else:
+            group_design(participants.reset_index(drop=True), settings.test, group_column=settings.group_column,
+                         covariates=settings.covariates)
+    except UsageError as error:
+        problems.append(error)
+    except NoDataError:  # too few participants overall: every analysis is skipped, with its reason
+        pass
+
+
+def _inspected(item: PlannedAnalysis, settings: GroupAnalysis, problems: list[BidsAppError]) -> PlannedAnalysis:
+    """The analysis, skipped if its maps cannot go together, with the permutation corrections it will leave out."""
+    if item.design is None:
+        return item
+    reason = inspect_inputs(item.group_input.kind, item.files)
+    if reason is not None:
+        return replace(item, design=None, skipped=reason)
+    try:
+        outlook = permutation_outlook(item.design, settings, spatial=item.group_input.kind == "voxels")
+    except UsageError as error:  # --n-perm too small for --alpha: wrong for every analysis
+        if str(error) not in map(str, problems):
+            problems.append(error)
+        return item
+    return replace(item, permutations_left_out=outlook)
+
+
+def _intact(group_input: GroupInput, writer: DerivativesWriter) -> GroupInput:
+    """The analysis without the participants whose output does not match its sidecar (listed in the log)."""
+    files = {}
+    for label, path in group_input.files.items():
+        if intact(writer, path):
+            files[label] = path
+        else:
+            LOGGER.warning("%s: sub-%s left out, %s is incomplete (no sidecar, or its size or checksum differ "
+                           "from its sidecar's); re-run the participant level for it", group_input.name, label, path)
+    return replace(group_input, files=files)
 
 
 def _plan_between(group_input: GroupInput, participants: pd.DataFrame, config: Config,
@@ -151,10 +229,7 @@ def _plan_between(group_input: GroupInput, participants: pd.DataFrame, config: C
         else:
             design = group_design(rows, settings.test, group_column=settings.group_column,
                                   covariates=settings.covariates)
-    except NoDataError as error:
-        return PlannedAnalysis(group_input, files, left_out, n, cells, skipped=str(error))
-    except UsageError as error:
-        problems.append(error)
+    except (NoDataError, UsageError) as error:  # options no analysis can use stopped the run before
         return PlannedAnalysis(group_input, files, left_out, n, cells, skipped=str(error))
     return PlannedAnalysis(group_input, files, left_out, n, cells, design, groups)
 
@@ -183,10 +258,7 @@ def _plan_within(shared: GroupInput, conditions: dict[str, GroupInput], particip
         return PlannedAnalysis(group_input, files, left_out, n, cells, skipped="not two conditions")
     try:
         design = group_design(rows, settings.test, covariates=settings.covariates)
-    except NoDataError as error:
-        return PlannedAnalysis(group_input, files, left_out, n, cells, skipped=str(error))
-    except UsageError as error:
-        problems.append(error)
+    except (NoDataError, UsageError) as error:  # options no analysis can use stopped the run before
         return PlannedAnalysis(group_input, files, left_out, n, cells, skipped=str(error))
     return PlannedAnalysis(group_input, files, left_out, n, cells, design, tuple(rows["condition"].astype(str)))
 
@@ -221,22 +293,27 @@ def _selected(group_input: GroupInput, selection: Selection) -> bool:
 
 def _run_summaries(inventory: Inventory, writer: DerivativesWriter, participants: pd.DataFrame,
                    problems: list[BidsAppError]) -> tuple[pd.DataFrame, list[Path], list[Path]]:
-    """Every run's participant-level summary joined with ``participants``; the files read and the missing ones."""
+    """Every run's participant-level summary joined with ``participants``; the files read and those left out.
+
+    The runs are those selected, including runs whose BOLD inputs have a problem (the group
+    level reads their participant-level outputs, not their inputs); a summary that is missing or
+    does not match its sidecar is left out, and listed.
+    """
     summaries, found, missing = [], [], []
-    for run in inventory.runs:
-        path = writer.layout.participant_file(RUN_SUMMARY, run.entities)
-        if not path.is_file():
+    for entities in summary_entities(inventory):
+        path = writer.layout.participant_file(RUN_SUMMARY, entities)
+        if not intact(writer, path):
             missing.append(path)
             continue
         found.append(path)
         row = pd.read_csv(path, sep="\t", na_values=["n/a"]).iloc[0].to_dict()
-        summaries.append({"participant_id": f"sub-{run.subject}", "run": run.name, **row})
+        summaries.append({"participant_id": f"sub-{entities['sub']}", "run": run_name(entities), **row})
     if not summaries:
         problems.append(NoDataError(f"{writer.output_dir}: no participant-level outputs for the selected runs; "
                                     "run the participant level first"))
         return pd.DataFrame(), found, missing
     for path in missing:
-        LOGGER.warning("Left out of the group level, participant-level output missing: %s", path)
+        LOGGER.warning("Left out of the group level, participant-level output missing or incomplete: %s", path)
     table = pd.DataFrame(summaries).merge(participants, on="participant_id", how="left")
     return table, found, missing
 

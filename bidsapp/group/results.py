@@ -4,13 +4,14 @@
 :class:`GroupResult` is what the report shows of it: per group contrast a
 :class:`VoxelContrast` (maps written, cluster tables) or a
 :class:`FeatureContrast` (the parcel, edge or network table), and for feature
-analyses the participants' values (:class:`FeatureValues`).
+analyses the participants' values (:class:`FeatureValues`); :class:`SkippedAnalysis`
+is an analysis that could not be estimated, with why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,10 @@ class AnalysisInputs:
         The group options (test, corrections, alpha, permutations).
     groups : tuple of str, optional
         Each row's group or condition, for the report's figures.
+    rows : tuple of str
+        Each design row's label: the participant ID, and its condition in within designs.
+    cells : mapping of str to int
+        Design rows per cell (group, condition, or ``all``).
     """
 
     design: GroupDesign
@@ -44,6 +49,8 @@ class AnalysisInputs:
     left_out: tuple[str, ...]
     settings: GroupAnalysis
     groups: tuple[str, ...] | None = None
+    rows: tuple[str, ...] = ()
+    cells: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,10 @@ class GroupResult:
     contrasts : tuple of VoxelContrast or FeatureContrast
     features : FeatureValues, optional
         For parcel, edge and network analyses.
+    rows : tuple of str
+        Each design row's label (participant ID, and condition in within designs).
+    cells : mapping of str to int
+        Design rows per cell.
     """
 
     kind: GroupKind
@@ -135,3 +146,23 @@ class GroupResult:
     left_out: tuple[str, ...]
     contrasts: tuple[VoxelContrast | FeatureContrast, ...]
     features: FeatureValues | None = None
+    rows: tuple[str, ...] = ()
+    cells: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SkippedAnalysis:
+    """An analysis that could not be estimated, for the log, the report and the dry run.
+
+    Attributes
+    ----------
+    name : str
+        The analysis's entities as a name prefix.
+    kind : {"voxels", "parcels", "edges", "networks"}
+    reason : str
+        Why it was skipped.
+    """
+
+    name: str
+    kind: GroupKind
+    reason: str

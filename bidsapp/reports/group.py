@@ -10,16 +10,18 @@ import numpy as np
 import pandas as pd
 
 from bidsapp.config import GroupAnalysis
-from bidsapp.group.results import FeatureValues, GroupResult, VoxelContrast
+from bidsapp.group.results import FeatureValues, GroupResult, SkippedAnalysis, VoxelContrast
 from bidsapp.inputs.runs import Inventory
 from bidsapp.reports.html import figure, list_html, page, table_html
 from bidsapp.stats.design import GroupDesign
 
 _TOP = 10
+#: Design rows labelled in the design figure (all rows are in the design table below it).
+_MAX_ROW_LABELS = 60
 
 
-def design_figure(design: GroupDesign) -> str:
-    """The design matrix (rows: participants' maps) and contrast weights as images."""
+def design_figure(design: GroupDesign, rows: Sequence[str] = ()) -> str:
+    """The design matrix (rows: participants' maps, labelled by ``rows`` when given) and contrast weights as images."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,7 +31,10 @@ def design_figure(design: GroupDesign) -> str:
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [2, 3]})
     left.imshow(matrix.to_numpy(float), aspect="auto", cmap="gray", interpolation="nearest")
     left.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=90, fontsize=7)
-    left.set_ylabel("maps")
+    if rows and len(rows) <= _MAX_ROW_LABELS:
+        left.set_yticks(range(len(rows)), rows, fontsize=6)
+    else:
+        left.set_ylabel("maps")
     left.set_title("design matrix", fontsize=9)
     weights = np.vstack([np.atleast_2d(c) for c in design.contrasts.values()])
     names = [name for name, c in design.contrasts.items() for _ in range(np.atleast_2d(c).shape[0])]
@@ -40,9 +45,33 @@ def design_figure(design: GroupDesign) -> str:
     return figure(fig, "design matrix and contrasts")
 
 
+def design_section(analysis: GroupResult) -> str:
+    """N per cell, the design matrix (figure, and table with participant IDs as row labels), contrasts by name."""
+    design = analysis.design
+    cells = ", ".join(f"{cell}: {n}" for cell, n in analysis.cells.items())
+    parts = [f"<p>{analysis.n} participant-level maps ({html.escape(design.test)} design); N per cell: "
+             f"{html.escape(cells or str(analysis.n))}.</p>", design_figure(design, analysis.rows)]
+    matrix = design.matrix.copy()
+    if len(analysis.rows) == len(matrix):
+        matrix.index = pd.Index(analysis.rows, name="row")
+    parts.append("<details><summary>Design matrix</summary>" + table_html(matrix.reset_index()) + "</details>")
+    contrasts = pd.DataFrame([{"contrast": name, "test": "F" if np.ndim(weights) == 2 else "t",
+                               **dict(zip(matrix.columns, np.atleast_2d(weights)[0], strict=True))}
+                              for name, weights in design.contrasts.items()])
+    parts.append("<p>Contrasts (first row of each F contrast's weights):</p>" + table_html(contrasts))
+    return "".join(parts)
+
+
+def skipped_section(skipped: Sequence[SkippedAnalysis]) -> tuple[str, str]:
+    """(heading, HTML) listing the analyses that could not be estimated, with why."""
+    table = pd.DataFrame([{"analysis": item.name, "kind": item.kind, "reason": item.reason} for item in skipped])
+    return "Analyses skipped", ("<p class='warn'>These analyses could not be estimated; the others ran:</p>"
+                                + table_html(table))
+
+
 def analysis_section(analysis: GroupResult) -> tuple[str, str]:
     """(heading, HTML) of one group analysis."""
-    parts = [f"<p>{analysis.n} participants.</p>"]
+    parts = [design_section(analysis)]
     if analysis.left_out:
         parts.append("<p class='warn'>Left out (participant-level output missing): "
                      + html.escape(", ".join(f"sub-{label}" for label in analysis.left_out)) + "</p>")
@@ -161,8 +190,23 @@ def _mean_matrix(features: FeatureValues) -> str:
 
 
 def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: list[Path], version: str,
-                        analyses: Sequence[GroupResult] = (), settings: GroupAnalysis | None = None) -> str:
-    """The group report: inputs, each group analysis (design, maps, tables, figures), per-run summaries."""
+                        analyses: Sequence[GroupResult] = (), settings: GroupAnalysis | None = None,
+                        skipped: Sequence[SkippedAnalysis] = ()) -> str:
+    """The group report: inputs, each analysis (N per cell, design, contrasts, maps, tables), the skipped, the runs.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The group summary, one row per run.
+    inventory : Inventory
+    missing : list of Path
+        Participant-level summaries missing or incomplete.
+    version : str
+    analyses : sequence of GroupResult
+    settings : GroupAnalysis, optional
+    skipped : sequence of SkippedAnalysis
+        Analyses that could not be estimated, with why.
+    """
     participants = table["participant_id"].nunique()
     sections = [("Inputs", list_html(str(root) for root in inventory.roots))]
     if settings is not None:
@@ -175,15 +219,13 @@ def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: l
         test = f"group model {settings.model['path']}" if settings.model else f"{settings.test} test"
         sections.append(("Group model", f"<p>{html.escape(test)}; corrections "
                          f"{html.escape(', '.join(settings.corrections))} at alpha {settings.alpha}"
-                         f"{permutations}{clusters}.</p>"
-                         + (design_figure(analyses[0].design) if analyses else "<p>No group analyses: "
-                            "the participant level wrote no contrasts or connectivity.</p>")))
+                         f"{permutations}{clusters}; {len(analyses)} analyses ran, {len(skipped)} skipped.</p>"))
     sections += [analysis_section(analysis) for analysis in analyses]
+    if skipped:
+        sections.append(skipped_section(skipped))
     if missing:
-        sections.append(("Left out", "<p>Participant-level outputs missing (run the participant level for "
-                                     "these):</p>" + list_html(str(p) for p in missing)))
-    if inventory.skipped:
-        sections.append(("Runs skipped at discovery", list_html(str(problem) for problem in inventory.skipped)))
+        sections.append(("Left out", "<p>Participant-level outputs missing or incomplete (run the participant "
+                                     "level for these):</p>" + list_html(str(p) for p in missing)))
     sections.append(("Runs", table_html(table)))
     return page("bidsapp group report", f"bidsapp {version} · {inventory.form} · {participants} participants, "
                 f"{len(table)} runs", sections)
