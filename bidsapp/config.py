@@ -309,8 +309,13 @@ def _analysis(values: Mapping[str, Any], problems: Problems) -> Analysis:
     hrf_model = options.hrf_model(values.get("hrf_model"), problems)
     noise_model = options.noise_model(values.get("noise_model"), problems)
     strategy = values.get("denoise_strategy")
-    if strategy:
-        options.check_strategy(str(strategy), problems)
+    if strategy:  # a preset, or a strategy file that parses (strategies reads it with options.read_option_file)
+        from bidsapp.steps.strategies import load_strategy
+
+        try:
+            load_strategy(str(strategy))
+        except BidsAppError as error:
+            problems.append(error)
     if values.get("atlas"):
         options.check_atlas(str(values["atlas"]), values.get("space") or DEFAULT_SPACE, problems)
     fd_threshold = options.positive(values.get("fd_threshold"), float, "--fd-threshold", "distance in mm", problems)
