@@ -239,3 +239,16 @@ def test_contrast_replaces_the_defaults_unless_defaults_is_given(fmriprep, tmp_p
         set(conditions) | pairs
     lines = _fails_alike(bids, tmp_path, capsys, 2, "--contrast", "defaults", "bad=nothere")
     assert len(lines) == 1 and lines[0].startswith("bidsapp: error: --contrast bad=nothere: ")
+
+
+def test_tasks_no_contrast_is_for_are_named(hcp, tmp_path, capsys):
+    """HCP course data: a --contrast of motor conditions leaves emotion and gambling without contrasts, said once."""
+    bids = hcp("course")
+    capsys.readouterr()
+    assert _main(bids, tmp_path / "out", "--participant-label", "100307", "--contrast", "lf=lf", "--dry-run") == 0
+    captured = capsys.readouterr()
+    warned = [line for line in captured.err.splitlines() if "no contrast names only conditions of task" in line]
+    assert sorted(line.split("of task ")[1].split(",")[0] for line in warned) == ["emotion", "gambling"]
+    assert all("add the word defaults to --contrast" in line for line in warned)
+    contrasts = {line.split("_contrast-")[1].split("_")[0] for line in captured.out.splitlines() if "_contrast-" in line}
+    assert contrasts == {"lf"}
