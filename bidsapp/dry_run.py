@@ -217,21 +217,22 @@ def render_plan(config: Config, inventory: Inventory, writer: DerivativesWriter)
     for problem in inventory.skipped:
         lines.append(f"  skipped: {problem}")
     for job in plan.jobs:
-        lines.append(f"sub-{job.participant}: {len(job.runs)} runs, peak memory ~{plan.job_memory_mb(job):.0f} MB, "
+        memory_gb = plan.job_memory_mb(job) / 1024
+        lines.append(f"sub-{job.participant}: {len(job.runs)} runs, peak memory ~{memory_gb:.2f} GB, "
                      f"time ~{plan.job_seconds(job):.0f} s")
         for run in job.runs:
             grid = "x".join(map(str, run.shape))
             lines.append(f"  {run.name}: {run.n_volumes} volumes x {grid}, TR {run.repetition_time:g} s, "
-                         f"~{calibration.run_memory_mb(run):.0f} MB")
+                         f"~{calibration.run_memory_mb(run) / 1024:.2f} GB")
             lines += [f"    {role}: {path}" for role, path in
                       (("data", run.data), ("mask", run.mask), ("confounds", run.confounds),
                        ("events", run.events)) if path is not None]
     lines.append(f"Outputs to write ({len(plan.outputs)}, each with a JSON sidecar):")
     lines += [f"  {path}" for path in plan.outputs]
     kind = calibration.run.kind
-    lines += [f"Estimate: {plan.workers} participants at a time, peak memory ~{plan.peak_memory_mb:.0f} MB "
-              f"({plan.worker_memory_mb:.0f} MB per worker), time ~{plan.seconds:.0f} s (rough: give a scheduler "
-              "job the peak memory, or --mem-gb the per-worker figure times the participants to run at once)",
+    lines += [f"Estimate: {plan.workers} participants at a time, peak memory ~{plan.peak_memory_mb / 1024:.2f} GB "
+              f"({plan.worker_memory_mb / 1024:.2f} GB per worker), time ~{plan.seconds:.0f} s (rough: give a "
+              "scheduler job the peak memory, or --mem-gb the per-worker figure times the participants to run at once)",
               f"  scaled from a {calibration.describe()}; each run's time is {_READ_MULTIPLE[kind]:g} x its read "
               f"time + {_PER_RUN_SECONDS[kind]:g} s, plus {_PER_PARTICIPANT_SECONDS:g} s per participant and "
               f"{_PER_WORKER_SECONDS:g} s to start the workers; its memory the libraries' plus "

@@ -106,11 +106,11 @@ def test_peak_memory_estimate_within_a_factor_of_2_of_the_real_run(demo, tmp_pat
     common = (str(getattr(demo, dataset)), str(out), "participant", "-w", str(work), "--nprocs", "1",
               "--skip-bids-validation", "--participant-label", *labels)
     plan, dry_peak = _measured(*common, "--dry-run")
-    match = re.search(r"^Estimate: 1 participants at a time, peak memory ~(\d+) MB \((\d+) MB per worker\)", plan,
-                      re.M)
+    match = re.search(r"^Estimate: 1 participants at a time, peak memory ~([\d.]+) GB \(([\d.]+) GB per worker\)",
+                      plan, re.M)
     assert match is not None, plan
-    estimate = float(match[1])
-    assert estimate == float(match[2])  # one worker: the main process does the work
+    estimate = float(match[1]) * 1024
+    assert match[1] == match[2]  # one worker: the main process does the work
     assert "at most" in plan and "MB; a worker's libraries" in plan  # what was measured
     assert not out.exists() and not work.exists()  # the dry run wrote nothing, no index cache either
     _, real_peak = _measured(*common)
