@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="sphere seeds at MNI coordinates in mm for seed-to-voxel maps, e.g. PCC=0,-52,26")
     analysis.add_argument("--seed-radius", type=float, default=8.0, metavar="MM", help="seed sphere radius")
     analysis.add_argument("--contrast", nargs="+", metavar="NAME=EXPR",
-                          help='first-level contrasts over condition names, e.g. lfMinusRf="lf - rf" '
-                          "(default: each condition and each pair of conditions)")
+                          help='first-level contrasts over condition names, e.g. lfMinusRf="lf - rf"; they '
+                          "replace the defaults (each condition and each pair of conditions; HCP tasks: HCP's "
+                          "contrasts), which the word 'defaults' among them keeps")
     analysis.add_argument("--hrf-model", default="glover", help="HRF model (glover, spm, '... + derivative', fir)")
     analysis.add_argument("--noise-model", default="ar1", choices=("ar1", "ols"), help="first-level noise model")
 

@@ -127,7 +127,10 @@ class Analysis:
     seeds : tuple of Seed
     seed_radius_mm : float
     contrasts : tuple of Contrast
-        Contrasts in addition to (or, when given, instead of) the defaults.
+        ``--contrast`` definitions; they replace the default contrasts.
+    default_contrasts : bool, optional
+        Keep the default contrasts too (the word ``defaults`` among the ``--contrast``
+        values); ``None``: only when no contrast is given.
     hrf_model : str
         nilearn HRF model name (``glover``, ``spm``, with ``+ derivative``...).
     noise_model : {"ar1", "ols"}
@@ -144,6 +147,7 @@ class Analysis:
     seeds: tuple[Seed, ...] = ()
     seed_radius_mm: float = 8.0
     contrasts: tuple[Contrast, ...] = ()
+    default_contrasts: bool | None = None
     hrf_model: str = "glover"
     noise_model: NoiseModel = "ar1"
 
@@ -293,7 +297,10 @@ def _analysis(values: Mapping[str, Any], problems: Problems) -> Analysis:
         else:
             seeds.append(seed)
     contrasts = []
-    for text in options.as_list(values.get("contrast")):
+    given = options.as_list(values.get("contrast"))
+    for text in given:
+        if str(text) == "defaults":
+            continue
         match = _CONTRAST.match(str(text))
         if match:
             contrasts.append(Contrast(match["name"], match["expression"].strip()))
@@ -306,8 +313,13 @@ def _analysis(values: Mapping[str, Any], problems: Problems) -> Analysis:
     hrf_model = options.hrf_model(values.get("hrf_model"), problems)
     noise_model = options.noise_model(values.get("noise_model"), problems)
     strategy = values.get("denoise_strategy")
-    if strategy:
-        options.check_strategy(str(strategy), problems)
+    if strategy:  # a preset, or a strategy file that parses (strategies reads it with options.read_option_file)
+        from bidsapp.steps.strategies import load_strategy
+
+        try:
+            load_strategy(str(strategy))
+        except BidsAppError as error:
+            problems.append(error)
     if values.get("atlas"):
         options.check_atlas(str(values["atlas"]), values.get("space") or DEFAULT_SPACE, problems)
     fd_threshold = options.positive(values.get("fd_threshold"), float, "--fd-threshold", "distance in mm", problems)
@@ -325,6 +337,7 @@ def _analysis(values: Mapping[str, Any], problems: Problems) -> Analysis:
         seeds=tuple(seeds),
         seed_radius_mm=radius or 8.0,
         contrasts=tuple(contrasts),
+        default_contrasts=True if "defaults" in map(str, given) else None,
         hrf_model=hrf_model,
         noise_model=noise_model,
     )

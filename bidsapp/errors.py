@@ -46,6 +46,17 @@ class MissingInputError(BidsAppError):
     exit_code = 66
 
 
+class WorkerKilledError(BidsAppError):
+    """A worker process was killed from outside (SIGKILL: the kernel's out-of-memory killer) (exit code 137).
+
+    CONTRACT section 5 has no code for it. 137 is 128 + SIGKILL, the rule by which it
+    gives 130 and 143 to SIGINT and SIGTERM, and the code a shell or scheduler reports
+    for a process the out-of-memory killer ended, so scripts that look for it find it.
+    """
+
+    exit_code = 137
+
+
 class ProblemsError(BidsAppError):
     """Several problems found at once; reported together, one line each.
 

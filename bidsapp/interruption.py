@@ -8,15 +8,22 @@ stops its worker processes (:func:`stop_processes`), which unwind their own
 writes the same way (:func:`start_worker`, :func:`raise_on_signals` around each
 job), and says what was finished; ``main`` prints one line and exits 130
 (SIGINT) or 143 (SIGTERM), as CONTRACT section 5 says.
+
+A worker killed on its own (SIGKILL: the kernel's out-of-memory killer) cannot
+unwind; each worker therefore reports the run it is on (:class:`RunReporter`,
+read by :class:`RunTracker`), so that the failure names the run that was lost.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing.queues
 import os
+import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -179,3 +186,91 @@ def stop_processes(pids: Collection[int], timeout_s: float = STOP_TIMEOUT_S) -> 
         except ProcessLookupError:
             pass
     return killed
+
+
+class RunReporter(logging.Handler):
+    """In a worker process: tell the main process which run the worker is on.
+
+    The pipelines' log lines about a run start with its name (``"%s: reading %s"``, the
+    name the first argument); the first such line of each run is reported, with the
+    worker's process id, and the end of a job (done, or unwound by SIGTERM) as ``None``.
+    A worker that is killed cannot say so: its last report names the run it died on
+    (:meth:`RunTracker.lost`).
+
+    Parameters
+    ----------
+    reports : multiprocessing.Queue
+        Read by the main process's :class:`RunTracker`.
+    """
+
+    def __init__(self, reports: multiprocessing.queues.Queue) -> None:
+        super().__init__(logging.DEBUG)
+        self.reports = reports
+        self.runs: frozenset[str] = frozenset()
+        self.current: str | None = None
+
+    def start(self, runs: Sequence[str]) -> None:
+        """A job on ``runs`` (their names) starts, with the first."""
+        self.runs = frozenset(runs)
+        self._report(runs[0])
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Report the run a log line names, when it is another of the job's runs."""
+        name = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        if isinstance(name, str) and name in self.runs and name != self.current:
+            self._report(name)
+
+    def end(self, *, flush: bool = False) -> None:
+        """The job ended; ``flush`` before the process exits at once (``os._exit``), so that the report arrives."""
+        self._report(None)
+        if flush:
+            self.reports.close()
+            self.reports.join_thread()
+
+    def _report(self, run: str | None) -> None:
+        self.current = run
+        self.reports.put((os.getpid(), run))
+
+
+class RunTracker:
+    """In the main process: the run each worker process is on, read from their :class:`RunReporter` reports.
+
+    A thread reads the reports as they come (a worker whose reports are not read would
+    block once the pipe is full).
+
+    Parameters
+    ----------
+    reports : multiprocessing.Queue
+        Passed to each worker's :class:`RunReporter`.
+    """
+
+    def __init__(self, reports: multiprocessing.queues.Queue) -> None:
+        self.reports = reports
+        self.running: dict[int, str] = {}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="bidsapp-run-tracker", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        """Record the reports until asked to stop and none is left."""
+        while True:
+            try:
+                pid, run = self.reports.get(timeout=0.1)
+            except queue.Empty:
+                if self._stopping.is_set():
+                    return
+                continue
+            if run is None:
+                self.running.pop(pid, None)
+            else:
+                self.running[pid] = run
+
+    def stop(self) -> None:
+        """Read the reports left (call once the workers have ended) and stop reading."""
+        self._stopping.set()
+        self._thread.join()
+
+    def lost(self) -> str:
+        """The runs of the workers that ended without reporting the end of their job: the killed ones."""
+        self.stop()
+        return ", ".join(sorted(self.running.values())) or "a run (which one is unknown)"

@@ -370,13 +370,6 @@ def corrections(value: Any, problems: Problems) -> tuple[str, ...]:
     return given
 
 
-def check_strategy(spec: str, problems: Problems) -> None:
-    """Check that ``--denoise-strategy`` names a preset or a readable strategy file (reported if not)."""
-    from bidsapp.steps.strategies import load_strategy
-
-    _collect(lambda: load_strategy(spec), problems)
-
-
 def check_atlas(spec: str, space: str, problems: Problems) -> None:
     """Check that ``--atlas`` names an atlas whose files exist for ``space`` (reported if not)."""
     from bidsapp.inputs.atlas import find_atlas_files

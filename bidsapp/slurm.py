@@ -23,7 +23,6 @@ from bidsapp import __version__
 from bidsapp.cli import build_parser, parse_arguments
 from bidsapp.config import Config
 from bidsapp.errors import UsageError
-from bidsapp.inputs.runs import Run
 from bidsapp.options import as_list
 from bidsapp.outputs.atomic import replace_atomically
 
@@ -79,14 +78,6 @@ class Resources:
     cpus: int
     memory_mb: int
     time_limit: str
-
-
-def peak_memory_gb(runs: Sequence[Run]) -> float:
-    """Peak memory of one participant's job, in GB: its largest run's estimate (runs are processed one at a time).
-
-    A placeholder for the participant plan's own peak-memory figure, which should replace it.
-    """
-    return max(run.estimated_memory_gb() for run in runs)
 
 
 def resources(tasks: Sequence[ArrayTask], cpus: int) -> Resources:

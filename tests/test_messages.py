@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -40,6 +43,23 @@ def test_empty_fmriprep_folder_exit_18_names_it(fmriprep, tmp_path, capsys):
     assert len(err) == 1 and str(derivatives) in err[0] and "empty" in err[0] and "--derivatives" in err[0]
     assert "internal error" not in err[0]
     assert written(out) <= {"logs"}
+
+
+def test_empty_fmriprep_folder_one_line_without_pybids_warning(fmriprep, tmp_path):
+    """As a user sees it (a real process, warnings not captured by pytest): the error line and log lines only."""
+    bids_dir = fmriprep("21+")
+    derivatives = bids_dir / "derivatives" / "fmriprep"
+    shutil.rmtree(derivatives)
+    derivatives.mkdir()
+    result = subprocess.run([sys.executable, "-m", "bidsapp", str(bids_dir), str(tmp_path / "out"), "participant",
+                             "--skip-bids-validation", "-w", str(tmp_path / "work")],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 18, result.stderr
+    others = [line for line in result.stderr.splitlines() if not re.match(r"\d\d:\d\d:\d\d (INFO|WARNING) ", line)]
+    assert len(others) == 1 and others[0].startswith(f"bidsapp: error: {derivatives}: empty"), result.stderr
+    assert "Example contents" not in result.stderr and "UserWarning" not in result.stderr
+    log = next((tmp_path / "out" / "logs").glob("*.log")).read_text()
+    assert "pybids: Derivative indexing was requested, but no valid datasets were found" in log  # folded, kept
 
 
 def test_fmriprep_folder_without_description_exit_16(fmriprep, tmp_path, capsys):
@@ -113,7 +133,7 @@ MALFORMED = {
 }
 
 
-@pytest.mark.parametrize("option", ["--config", "--bids-filter-file", "--group-model"])
+@pytest.mark.parametrize("option", ["--config", "--bids-filter-file", "--group-model", "--denoise-strategy"])
 @pytest.mark.parametrize("suffix", sorted(MALFORMED))
 def test_malformed_option_file_one_line_exit_2(fmriprep, tmp_path, capsys, option, suffix):
     content, where, advice = MALFORMED[suffix]

@@ -14,7 +14,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import nibabel as nib
 import pandas as pd
 import pytest
 from conftest import error_lines
@@ -65,10 +64,9 @@ def test_array_script_runs_each_participant_and_group_script_follows(fmriprep, t
     directives = _sbatch(text)
     assert directives["array"] == "1-2" and "labels=(01 03)" in text
     assert directives["cpus-per-task"] == "2" and directives["chdir"] == os.getcwd()
-    # --mem: 1.5 x the largest run's estimate (float32 in-mask quarter of the grid, three copies, + 0.5 GB),
-    # counted here from the BOLD files' headers, at least 1 GB.
-    largest = max(math.prod(nib.load(path).shape) for path in bids.rglob("sub-0[13]_*desc-preproc_bold.nii.gz"))
-    assert directives["mem"] == f"{max(1024, math.ceil(1.5 * (3 * 4 * largest * 0.25 / 1e9 + 0.5) * 1024))}M"
+    # --mem: 1.5 x the largest participant's peak-memory estimate printed by the plan (two decimals), at least 1 GB
+    memory_gb = max(float(s) for s in re.findall(r"^sub-\d+: .* peak memory ~([\d.]+) GB", plan, flags=re.MULTILINE))
+    assert abs(int(directives["mem"].removesuffix("M")) - max(1024, 1.5 * memory_gb * 1024)) <= 1.5 * 0.005 * 1024 + 1
     seconds = max(float(s) for s in re.findall(r"^sub-\d+: .* time ~(\d+) s", plan, flags=re.MULTILINE))
     assert directives["time"] == time_limit(max(15, math.ceil(2 * seconds / 60)))
     # the dry run's options, a --config file's included, but neither --config, --dry-run nor --slurm-script

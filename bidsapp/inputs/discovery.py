@@ -68,7 +68,8 @@ def discover(config: Config, *, defer_problems: bool = False) -> Inventory:
         raw, derivatives = find_derivatives(bids_dir, config.derivatives)
         form = "fMRIPrep derivatives" if raw is None else "raw BIDS + fMRIPrep derivatives"
         subjects, found = read_fmriprep_runs(raw, derivatives, space=selection.space,
-                                             work_dir=config.execution.work_dir, selected=selected)
+                                             work_dir=config.execution.work_dir, selected=selected,
+                                             write_cache=not config.execution.dry_run)
         roots = tuple(([raw] if raw else []) + derivatives)
         participants_tsv = (raw or bids_dir) / "participants.tsv"
     elif is_course_layout(bids_dir):

@@ -57,7 +57,7 @@ def is_derivative_dataset(path: Path) -> bool:
 
 
 def read_fmriprep_runs(raw: Path | None, derivatives: list[Path], *, space: str, work_dir: Path,
-                       selected: Callable[[Mapping[str, str]], bool]
+                       selected: Callable[[Mapping[str, str]], bool], write_cache: bool = True
                        ) -> tuple[set[str], list[Run | RunProblem]]:
     """Find the fMRIPrep runs in ``space`` and check each one's files.
 
@@ -71,6 +71,8 @@ def read_fmriprep_runs(raw: Path | None, derivatives: list[Path], *, space: str,
         Holds the cached index.
     selected : callable
         Takes a run's entities; only runs it accepts are checked and returned.
+    write_cache : bool, default True
+        Cache the index in ``work_dir``; ``False`` (a dry run) writes nothing there.
 
     Returns
     -------
@@ -78,7 +80,7 @@ def read_fmriprep_runs(raw: Path | None, derivatives: list[Path], *, space: str,
         Every participant with preprocessed BOLD in any space (to check labels).
     runs : list of Run or RunProblem
     """
-    layout, cache = load_layout(raw, derivatives, work_dir)
+    layout, cache = load_layout(raw, derivatives, work_dir, write_cache=write_cache)
     def files(**query) -> list[tuple[Path, dict[str, str]]]:
         # "allow": pybids knows no derivative entity (desc) when no derivatives folder could be indexed
         return [(Path(f), parse_entities(Path(f).name))
@@ -110,7 +112,8 @@ def read_fmriprep_runs(raw: Path | None, derivatives: list[Path], *, space: str,
             if path not in checked:
                 checked[path] = _check_run(path, entities, existing, events.get(_key(entities)), sidecars)
             runs.append(checked[path])
-    save_checked_runs(cache, checked)
+    if write_cache:
+        save_checked_runs(cache, checked)
     return subjects, runs
 
 

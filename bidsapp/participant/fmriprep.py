@@ -139,7 +139,8 @@ def planned_outputs(job: ParticipantJob, writer: DerivativesWriter) -> list[Path
             by_task.setdefault((run.entities["sub"], run.entities.get("ses"), run.entities["task"]), []).append(run)
     for (sub, ses, task), runs in by_task.items():
         conditions = sorted({c for run in runs for c in events[run.name]["trial_type"]})
-        contrasts = task_contrasts(task, conditions, job.analysis.contrasts, {})
+        contrasts = task_contrasts(task, conditions, job.analysis.contrasts, {},
+                                   defaults=job.analysis.default_contrasts)
         paths += outputs.task_paths(writer, {"sub": sub, "ses": ses, "task": task}, space_entities(runs[0]), atlas,
                                     contrasts).values()
     return paths + ([writer.layout.participant_report(job.participant)] if job.reports else [])
@@ -194,7 +195,8 @@ def task_groups(prepared: Sequence[PreparedRun], analysis: Analysis) -> list[Tas
     check_user_contrasts(analysis.contrasts, {task: sorted(names) for task, names in conditions.items()})
     for group in groups.values():
         task = group.task
-        group.contrasts = task_contrasts(task, sorted(conditions[task]), analysis.contrasts, {})
+        group.contrasts = task_contrasts(task, sorted(conditions[task]), analysis.contrasts, {},
+                                         defaults=analysis.default_contrasts)
         for contrast in group.contrasts:  # refuse an expression that does not parse before any work
             names = set(expression_names(contrast.expression))
             design = next((item.design for item in group.runs

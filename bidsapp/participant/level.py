@@ -13,14 +13,21 @@ allows, and outputs that are complete with unchanged parameters are skipped.
 On SIGTERM or SIGINT (:mod:`bidsapp.interruption`) the worker processes are
 stopped, each unwinding its job so that no temporary file remains, completed
 outputs are kept, and the interruption says how many participants finished.
+A worker killed on its own (SIGKILL, as the kernel's out-of-memory killer does)
+breaks the pool: the pool stops the others the same way, the dead worker's
+temporary files are removed, and :class:`~bidsapp.errors.WorkerKilledError`
+names the run it was processing (each worker reports the run it is on).
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import multiprocessing.queues
 import os
 import signal
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -29,9 +36,18 @@ import pandas as pd
 
 from bidsapp import __version__
 from bidsapp.config import Analysis, Config, Execution
+from bidsapp.errors import WorkerKilledError
 from bidsapp.inputs.discovery import Inventory, Run
 from bidsapp.inputs.readers import read_confounds, read_parcel_timeseries
-from bidsapp.interruption import Interrupted, descendants, raise_on_signals, start_worker, stop_processes
+from bidsapp.interruption import (
+    Interrupted,
+    RunReporter,
+    RunTracker,
+    descendants,
+    raise_on_signals,
+    start_worker,
+    stop_processes,
+)
 from bidsapp.outputs.atomic import remove_stale_temporaries
 from bidsapp.outputs.layout import RUN_SUMMARY
 from bidsapp.outputs.writer import DerivativesWriter
@@ -133,9 +149,18 @@ def run_participant_level(inventory: Inventory, writer: DerivativesWriter, confi
 
 def _process_in_parallel(jobs: list[ParticipantJob], writer: DerivativesWriter, workers: int,
                          finished: list[str]) -> None:
-    """Process the jobs in ``workers`` processes; on an interruption stop them all and list the finished jobs."""
+    """Process the jobs in ``workers`` processes; on an interruption stop them all and list the finished jobs.
+
+    Raises
+    ------
+    WorkerKilledError
+        A worker process was killed from outside (SIGKILL), as the out-of-memory killer does.
+    """
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=workers, initializer=start_participant_worker, initargs=(threads,)) as pool:
+    context = multiprocessing.get_context()
+    tracker = RunTracker(context.Queue())
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=start_participant_worker,
+                             initargs=(threads, tracker.reports)) as pool:
         futures: dict[Future[None], str] = {pool.submit(_participant_job, job, writer): job.participant
                                              for job in jobs}
         try:
@@ -146,33 +171,64 @@ def _process_in_parallel(jobs: list[ParticipantJob], writer: DerivativesWriter, 
             killed = stop_processes(descendants())
             if killed:
                 LOGGER.warning("Killed %d worker processes that did not stop within seconds", len(killed))
-            finished.extend(participant for future, participant in futures.items()
-                            if future.done() and not future.cancelled() and future.exception() is None)
+            finished.extend(_succeeded(futures))
             raise
+        except BrokenProcessPool as error:
+            pool.shutdown(wait=True, cancel_futures=True)  # the pool has stopped the other workers (SIGTERM)
+            finished.extend(_succeeded(futures))
+            remove_stale_temporaries(writer.output_dir)  # the killed worker's
+            raise WorkerKilledError(
+                f"{tracker.lost()}: a worker process was killed (SIGKILL), most likely by the system for lack of "
+                f"memory; {len(finished)} of {len(jobs)} participants finished and their outputs are kept; run "
+                f"again with fewer --nprocs (this run used {workers}) or more memory (a larger --mem-gb or job "
+                "memory; --dry-run estimates the peak) to do the rest") from error
+        finally:
+            tracker.stop()
 
 
-def start_participant_worker(threads: int) -> None:
-    """Set up a worker process: its signals (:func:`~bidsapp.interruption.start_worker`) and threads.
+def _succeeded(futures: dict[Future[None], str]) -> list[str]:
+    """The participants whose job ended without an error."""
+    return [participant for future, participant in futures.items()
+            if future.done() and not future.cancelled() and future.exception() is None]
+
+
+_REPORTER: RunReporter | None = None
+"""The worker process's reporter of the run it is on (set by :func:`start_participant_worker`)."""
+
+
+def start_participant_worker(threads: int, reports: multiprocessing.queues.Queue | None = None) -> None:
+    """Set up a worker process: its signals (:func:`~bidsapp.interruption.start_worker`), threads and reports.
 
     A worker's BLAS and OpenMP use ``threads`` threads, its share of the cores: without a
     limit each of the ``--nprocs`` workers starts a thread per core, and on small (parcel)
-    matrices the oversubscribed threads mostly wait on each other.
+    matrices the oversubscribed threads mostly wait on each other. ``reports`` receives the
+    run the worker is on (:class:`~bidsapp.interruption.RunReporter`).
     """
+    global _REPORTER
     start_worker()
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
+    if reports is not None:
+        _REPORTER = RunReporter(reports)
+        logging.getLogger("bidsapp").addHandler(_REPORTER)
 
 
 def _participant_job(job: ParticipantJob, writer: DerivativesWriter) -> None:
     """Run one job in a worker; on SIGTERM unwind it (its temporaries are removed) and end the worker."""
     restore = raise_on_signals((signal.SIGTERM,))
+    if _REPORTER is not None:
+        _REPORTER.start([run.name for run in job.runs])
     try:
         process_participant(job, writer)
     except Interrupted as interruption:
+        if _REPORTER is not None:
+            _REPORTER.end(flush=True)
         os._exit(interruption.exit_code)
     finally:
         restore()
+    if _REPORTER is not None:
+        _REPORTER.end()
 
 
 def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:

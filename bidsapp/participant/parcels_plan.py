@@ -192,7 +192,7 @@ def plan_task(runs: list[Run], job: ParticipantJob, writer: DerivativesWriter, p
     events, conditions, warnings = _modelled_events(runs, presets)
     task = runs[0].entities["task"]
     contrasts = []
-    for contrast in task_contrasts(task, conditions, user, presets):
+    for contrast in task_contrasts(task, conditions, user, presets, defaults=analysis.default_contrasts):
         needed = set(expression_names(contrast.expression))
         if any(needed <= set(table["trial_type"]) for table in events):
             contrasts.append(contrast)

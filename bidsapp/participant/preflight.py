@@ -18,7 +18,8 @@ stop on the same problems before the first output is written:
   is modelled as one condition (nilearn's rule), with a warning naming the file;
 * the atlas for each space and voxel size, its space against each run's, every
   ``--seeds`` sphere inside each run's brain mask, and every ``--contrast``
-  against the conditions of each participant's tasks.
+  against the conditions of each participant's tasks (``--contrast`` replaces the
+  default contrasts: a task none of them is for is named in a warning).
 
 A problem with a run's files (exit code 66) leaves that run out with
 ``--skip-bad-runs``; a problem with an option (exit code 2, or 66 for an option
@@ -45,7 +46,7 @@ from bidsapp.steps import denoise, strategies
 from bidsapp.steps.glm.contrasts import contrast_vector, expression_names
 from bidsapp.steps.glm.events import check_events, read_events
 from bidsapp.steps.seeds import sphere_voxels
-from bidsapp.steps.task_models import check_user_contrasts, design_conditions, hcp_task_presets
+from bidsapp.steps.task_models import check_user_contrasts, design_conditions, hcp_task_presets, task_contrasts
 
 LOGGER = logging.getLogger(__name__)
 
@@ -233,11 +234,15 @@ def _check_contrasts(runs: list[Run], analysis: Analysis, bold: bool, found: _Fi
             tasks["(incomplete)"] = set()
     failures: dict[str, list[str]] = {}
     errors: dict[str, UsageError] = {}
+    uncovered: set[str] = set()
     for participant, tasks in by_participant.items():
         if "(incomplete)" in tasks:
             continue
         conditions: dict[str, Sequence[str]] = {task: design_conditions(task, names, presets)
                                                 for task, names in tasks.items()}
+        uncovered |= {task for task, names in conditions.items()
+                      if not task_contrasts(task, names, analysis.contrasts, presets,
+                                            defaults=analysis.default_contrasts)}
         for contrast in analysis.contrasts:
             try:
                 check_user_contrasts([contrast], conditions)
@@ -247,6 +252,9 @@ def _check_contrasts(runs: list[Run], analysis: Analysis, bold: bool, found: _Fi
             except UsageError as error:
                 errors.setdefault(str(error), error)
                 failures.setdefault(str(error), []).append(participant)
+    for task in sorted(uncovered):
+        LOGGER.warning("--contrast: no contrast names only conditions of task %s, so its GLM has no contrast to "
+                       "write; add the word defaults to --contrast to keep the task's default contrasts", task)
     for message, participants in failures.items():
         if len(participants) == len(by_participant):
             found.option(errors[message])

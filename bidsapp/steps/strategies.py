@@ -112,11 +112,15 @@ def load_strategy(spec: str) -> Strategy:
     Raises
     ------
     UsageError
-        For an unknown preset name or an invalid key or value (the file and key named).
+        For an unknown preset name, a file that is not valid YAML or JSON (one line with
+        its line and column, :func:`bidsapp.options.read_option_file`), or an invalid key
+        or value (the file and key named).
     MissingInputError
         If the file cannot be read.
     """
     import yaml
+
+    from bidsapp.options import read_option_file
 
     if spec in preset_names():
         path = resources.files("bidsapp") / "data" / "strategies" / f"{spec}.yml"
@@ -128,10 +132,7 @@ def load_strategy(spec: str) -> Strategy:
                                     "YAML/JSON file")
         raise UsageError(f"--denoise-strategy {spec!r}: unknown strategy; use one of {', '.join(preset_names())} "
                          "or the path of a YAML/JSON strategy file")
-    try:
-        values = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise MissingInputError(f"--denoise-strategy {path}: cannot be read as YAML or JSON ({error})") from error
+    values = read_option_file(path, "--denoise-strategy")
     if not isinstance(values, dict):
         raise UsageError(f"--denoise-strategy {path}: expected a mapping of strategy keys")
     base = values.pop("extends", None)

@@ -4,8 +4,10 @@ The seven HCP tasks have presets in ``bidsapp/data/hcp_tasks.yml`` (the block
 EVs HCP models and its main contrasts; Barch et al. 2013, NeuroImage
 80:169-189). Any other task models every condition, with each condition
 against baseline and every pairwise difference as contrasts
-(:func:`bidsapp.steps.glm.contrasts.default_contrasts`). ``--contrast`` adds contrasts (or
-replaces one of the same name) in every task whose conditions it names.
+(:func:`bidsapp.steps.glm.contrasts.default_contrasts`). ``--contrast`` replaces these
+defaults: a task gets the ``--contrast`` definitions that name only its conditions, and
+the defaults too when the word ``defaults`` is among the ``--contrast`` values (a user
+contrast then replaces a default of the same name).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def mean_difference(name: str, positive: Sequence[str], negative: Sequence[str])
 
 
 def task_contrasts(task: str, conditions: Sequence[str], user: Sequence[Contrast],
-                   presets: dict[str, Any]) -> list[Contrast]:
+                   presets: dict[str, Any], *, defaults: bool | None = None) -> list[Contrast]:
     """The contrasts of one task.
 
     Parameters
@@ -59,18 +61,24 @@ def task_contrasts(task: str, conditions: Sequence[str], user: Sequence[Contrast
     conditions : sequence of str
         The task's modelled conditions (:func:`design_conditions`).
     user : sequence of Contrast
-        ``--contrast`` definitions; those naming only these conditions are added
-        (replacing a default of the same name).
+        ``--contrast`` definitions; those naming only these conditions are the task's.
     presets : dict
         :func:`hcp_task_presets`.
+    defaults : bool, optional
+        Keep the default contrasts as well (``--contrast defaults``; a user contrast
+        replaces a default of the same name). Default: only when ``user`` is empty.
 
     Returns
     -------
     list of Contrast
-        Preset contrasts whose patterns match conditions on both sides (HCP
-        tasks), or :func:`bidsapp.steps.glm.contrasts.default_contrasts` (other tasks), then
-        the user's.
+        The defaults when kept (preset contrasts whose patterns match conditions
+        on both sides for HCP tasks, :func:`bidsapp.steps.glm.contrasts.default_contrasts`
+        for other tasks), then the user's.
     """
+    mine = [c for c in user if set(expression_names(c.expression)) <= set(conditions)]
+    keep_defaults = not user if defaults is None else defaults
+    if not keep_defaults:
+        return mine
     preset = presets.get(task.lower())
     if preset is None:
         contrasts = default_contrasts(conditions)
@@ -81,7 +89,6 @@ def task_contrasts(task: str, conditions: Sequence[str], user: Sequence[Contrast
             negative = _matching(spec.get("negative", []), conditions)
             if positive and (negative or not spec.get("negative")):
                 contrasts.append(mean_difference(spec["name"], positive, negative))
-    mine = [c for c in user if set(expression_names(c.expression)) <= set(conditions)]
     names = {c.name for c in mine}
     return [c for c in contrasts if c.name not in names] + mine
 

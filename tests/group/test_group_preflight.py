@@ -21,11 +21,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def participant_out(fmriprep_templates, tmp_path_factory):
-    """Participant level on the motor task with single-condition contrasts lf, rf."""
+    """Participant level on the motor task with single-condition contrasts lf, rf and the defaults."""
     bids = fmriprep_templates["21+"]
     out = tmp_path_factory.mktemp("preflight") / "out"
     assert main([str(bids), str(out), "participant", "--skip-bids-validation", "--task", "motor", "--contrast",
-                 "lf=lf", "rf=rf", "-w", str(out.parent / "work"), "--nprocs", "2"]) == 0
+                 "lf=lf", "rf=rf", "defaults", "-w", str(out.parent / "work"), "--nprocs", "2"]) == 0
     return bids, out
 
 

@@ -1,8 +1,13 @@
-"""``--dry-run`` at the participant level lists exactly what the real run writes, and writes nothing itself."""
+"""``--dry-run`` at the participant level lists exactly what the real run writes, and writes nothing itself.
+
+Its peak-memory estimate is checked against the real run's peak resident memory (a factor-of-2 accuracy check).
+"""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -77,3 +82,53 @@ def test_hcp_dry_run_lists_what_the_run_writes(hcp, tmp_path, capsys):
     assert any(path.suffix == ".tsv" for path in written)
     assert planned == written
     assert "measured" in plan
+
+
+#: Runs a command and prints its peak resident memory in KB: the largest of its processes (Linux ``ru_maxrss``).
+_PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True); sys.exit(code)")
+
+
+def _measured(*command: str) -> tuple[str, float]:
+    """Run ``bidsapp *command`` in a fresh process; its stdout and its peak resident memory in MB."""
+    result = subprocess.run([sys.executable, "-c", _PEAK_RSS, sys.executable, "-m", "bidsapp", *command],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    *plan, peak_kb = result.stdout.strip().splitlines()
+    return "\n".join(plan), int(peak_kb) / 1024
+
+
+@pytest.mark.parametrize("dataset", ["bids_dir", "hcp_dir"])
+def test_peak_memory_estimate_within_a_factor_of_2_of_the_real_run(demo, tmp_path, dataset):
+    """The plan's peak memory, scaled from the measured read, against the real run's peak RSS (one worker)."""
+    out, work = tmp_path / "out", tmp_path / "work"
+    labels = ["01", "02"] if dataset == "bids_dir" else ["100307"]
+    common = (str(getattr(demo, dataset)), str(out), "participant", "-w", str(work), "--nprocs", "1",
+              "--skip-bids-validation", "--participant-label", *labels)
+    plan, dry_peak = _measured(*common, "--dry-run")
+    match = re.search(r"^Estimate: 1 participants at a time, peak memory ~([\d.]+) GB \(([\d.]+) GB per worker\)",
+                      plan, re.M)
+    assert match is not None, plan
+    estimate = float(match[1]) * 1024
+    assert match[1] == match[2]  # one worker: the main process does the work
+    assert "at most" in plan and "MB; a worker's libraries" in plan  # what was measured
+    assert not out.exists() and not work.exists()  # the dry run wrote nothing, no index cache either
+    _, real_peak = _measured(*common)
+    assert real_peak / 2 <= estimate <= 2 * real_peak, (estimate, real_peak)
+
+
+def test_dry_run_reuses_a_current_index_cache_and_writes_nothing(fmriprep, tmp_path, capsys):
+    bids = fmriprep("21+")
+    out, work = tmp_path / "out", tmp_path / "work"
+    common = (str(bids), str(out), "participant", "-w", str(work), "--participant-label", "01", "--task", "rest",
+              "--skip-bids-validation")
+    assert _main(*common, "--dry-run") == 0
+    assert "in memory (a dry run writes no cache" in capsys.readouterr().err
+    assert not work.exists() and not out.exists()
+    assert _main(*common) == 0  # the real run caches the index
+    before = {path: path.stat().st_mtime_ns for path in work.rglob("*")}
+    assert any(path.name == "runs.pickle" for path in before)
+    capsys.readouterr()
+    assert _main(*common, "--dry-run") == 0
+    assert "Reusing the dataset index cached in" in capsys.readouterr().err
+    assert {path: path.stat().st_mtime_ns for path in work.rglob("*")} == before

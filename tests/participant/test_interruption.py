@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -187,3 +188,57 @@ def test_stop_processes_stops_a_process_tree_and_leaves_resource_trackers(tmp_pa
         for process in (parent, tracker):
             process.kill()
             process.wait()
+
+
+def _worker(pid: int) -> int | None:
+    """A worker process of bidsapp ``pid``: a child that runs bidsapp too (forked; not a resource tracker)."""
+    for child in sorted(_children(pid)):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"bidsapp" in part for part in command):
+            return child
+    return None
+
+
+def test_a_worker_killed_alone_exit_137_names_the_run_and_a_rerun_completes(dataset, tmp_path):
+    """The kernel's out-of-memory killer ends one worker with SIGKILL: one line naming the run, exit 137."""
+    bids, reference = dataset
+    out = tmp_path / "out"
+    process = subprocess.Popen(_command(bids, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        victim = None
+        while victim is None or not any(out.glob("sub-*/func/*_timeseries.tsv")):
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            victim = victim or _worker(process.pid)
+            time.sleep(0.02)
+        workers = _children(process.pid)
+        os.kill(victim, signal.SIGKILL)
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 137, stderr
+    lines = error_lines(stderr)
+    assert len(lines) == 1, stderr
+    assert _names_a_run(lines[0]) and "a worker process was killed (SIGKILL), most likely by the system for lack of " \
+        "memory" in lines[0] and "fewer --nprocs (this run used 2)" in lines[0] and "outputs are kept" in lines[0]
+    assert "internal error" not in stderr and "Traceback" not in stderr
+    assert [pid for pid in workers if _exists(pid)] == []
+    assert _temporaries(out) == []
+
+    result = _run(bids, out)
+    assert result.returncode == 0, result.stderr
+    expected, found = _outputs(reference), _outputs(out)
+    assert list(found) == list(expected)
+    for name, path in expected.items():
+        if name.endswith(".tsv"):
+            assert found[name].read_bytes() == path.read_bytes(), name
+
+
+def _names_a_run(line: str) -> bool:
+    """The line starts with a run of the dataset (``sub-0N_task-...``), the one the killed worker was on."""
+    match = re.match(r"bidsapp: error: (sub-(\d\d)_task-(rest|motor)(_run-\d)?): ", line)
+    return match is not None and match[2] in PARTICIPANTS

@@ -39,7 +39,7 @@ def course_run(hcp_templates, tmp_path_factory):
     hcp_dir = root / "hcp"
     shutil.copytree(hcp_templates["course"], hcp_dir)
     out = root / "out"
-    code = main([str(hcp_dir), str(out), "participant", "--nprocs", "2", "--contrast", "lf=lf"])
+    code = main([str(hcp_dir), str(out), "participant", "--nprocs", "2", "--contrast", "lf=lf", "defaults"])
     assert code == 0
     return hcp_dir, out
 
@@ -257,7 +257,7 @@ def test_outputs_and_sidecars_exist(course_run, capsys):
                                                                                                  "Somatomotor"]]
     capsys.readouterr()
     assert main([str(hcp_dir), str(out), "participant", "--participant-label", SUB, "--contrast", "lf=lf",
-                 "--dry-run"]) == 0
+                 "defaults", "--dry-run"]) == 0
     plan = capsys.readouterr().out
     assert all(name in plan for name in written if SUB in name)
 
@@ -268,7 +268,7 @@ def test_rerun_skips_complete_outputs(course_run, capsys):
     stamps = {p: p.stat().st_mtime_ns for p in outputs}
     capsys.readouterr()
     assert main([str(hcp_dir), str(out), "participant", "--participant-label", SUB, "--nprocs", "1",
-                 "--contrast", "lf=lf"]) == 0
+                 "--contrast", "lf=lf", "defaults"]) == 0
     err = capsys.readouterr().err
     assert "connectivity complete, skipped" in err and "GLM complete, skipped" in err
     assert {p: p.stat().st_mtime_ns for p in outputs} == stamps
@@ -368,9 +368,11 @@ def test_hcp_task_presets_expand_to_contrasts():
     (wm,) = task_contrasts("wm", conditions, [], presets)
     assert wm.name == "2bkMinus0bk"
     np.testing.assert_allclose(contrast_vector(wm, conditions), [-0.5, -0.5, 0.5, 0.5])
-    motor = task_contrasts("motor", ["cue", "lf", "lh", "rf", "rh", "t"], [Contrast("lfMinusRf", "2*lf - 2*rf")],
-                           presets)
+    mine = [Contrast("lfMinusRf", "2*lf - 2*rf"), Contrast("wm", "`0bk_body` - `2bk_body`")]
+    motor = task_contrasts("motor", ["cue", "lf", "lh", "rf", "rh", "t"], mine, presets, defaults=True)
     assert [c.name for c in motor] == ["rfMinusLf", "lhMinusRh", "tMinusAvg", "lfMinusRf"]
+    # --contrast without 'defaults' replaces the defaults: only the user's contrasts of this task's conditions
+    assert task_contrasts("motor", ["cue", "lf", "lh", "rf", "rh", "t"], mine, presets) == mine[:1]
     np.testing.assert_allclose(contrast_vector(motor[2], ["lf", "lh", "rf", "rh", "t"]), [-0.2] * 4 + [0.8])
     assert [c.name for c in task_contrasts("nback", ["go", "stop"], [], presets)] == [
         "go", "stop", "goMinusStop", "stopMinusGo"]

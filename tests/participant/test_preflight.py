@@ -209,3 +209,46 @@ def test_a_clean_dataset_passes(fmriprep, tmp_path, capsys):
     assert _main(bids, tmp_path / "out", "--dry-run") == 0
     plan = capsys.readouterr().out
     assert plan.count("desc-preproc_bold.nii.gz") == 9 and "skipped" not in plan
+
+
+def _planned_contrasts(bids: Path, out: Path, capsys, *options: str) -> set[str]:
+    """The contrast names of the first-level maps a dry run plans for sub-01's motor task."""
+    capsys.readouterr()
+    assert _main(bids, out, "--participant-label", "01", "--task", "motor", "--dry-run", *options) == 0
+    plan = capsys.readouterr().out
+    return {line.split("_contrast-")[1].split("_")[0] for line in plan.splitlines()
+            if "_contrast-" in line and line.strip().startswith("/")}
+
+
+def test_contrast_replaces_the_defaults_unless_defaults_is_given(fmriprep, tmp_path, capsys):
+    bids = fmriprep("21+")
+    events = _tsv(next(bids.glob("sub-01/func/sub-01_task-motor_run-*_events.tsv")))
+    conditions = sorted(set(events["trial_type"]))
+    assert len(conditions) >= 2
+    a, b = conditions[:2]
+    # the defaults: each condition, and each ordered pair of conditions
+    pairs = {f"{x}Minus{y[0].upper()}{y[1:]}" for x in conditions for y in conditions if x != y}
+    assert _planned_contrasts(bids, tmp_path / "o1", capsys) == set(conditions) | pairs
+    mine = f"{a}Over{b[0].upper()}{b[1:]}"
+    assert _planned_contrasts(bids, tmp_path / "o2", capsys, "--contrast", f"{mine}={a} - {b}") == {mine}
+    assert _planned_contrasts(bids, tmp_path / "o3", capsys, "--contrast", f"{mine}={a} - {b}", "defaults") == \
+        set(conditions) | pairs | {mine}
+    assert _planned_contrasts(bids, tmp_path / "o4", capsys, "--contrast", "defaults") == set(conditions) | pairs
+    # a contrast of a default's name replaces it; an unknown condition still stops before any write (exit 2)
+    assert _planned_contrasts(bids, tmp_path / "o5", capsys, "--contrast", f"{a}=2*{a}", "defaults") == \
+        set(conditions) | pairs
+    lines = _fails_alike(bids, tmp_path, capsys, 2, "--contrast", "defaults", "bad=nothere")
+    assert len(lines) == 1 and lines[0].startswith("bidsapp: error: --contrast bad=nothere: ")
+
+
+def test_tasks_no_contrast_is_for_are_named(hcp, tmp_path, capsys):
+    """HCP course data: a --contrast of motor conditions leaves emotion and gambling without contrasts, said once."""
+    bids = hcp("course")
+    capsys.readouterr()
+    assert _main(bids, tmp_path / "out", "--participant-label", "100307", "--contrast", "lf=lf", "--dry-run") == 0
+    captured = capsys.readouterr()
+    warned = [line for line in captured.err.splitlines() if "no contrast names only conditions of task" in line]
+    assert sorted(line.split("of task ")[1].split(",")[0] for line in warned) == ["emotion", "gambling"]
+    assert all("add the word defaults to --contrast" in line for line in warned)
+    contrasts = {line.split("_contrast-")[1].split("_")[0] for line in captured.out.splitlines() if "_contrast-" in line}
+    assert contrasts == {"lf"}
