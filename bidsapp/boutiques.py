@@ -22,7 +22,7 @@ import argparse
 import json
 
 from bidsapp import __version__
-from bidsapp.cli import build_parser
+from bidsapp.parser import build_parser
 
 #: Exit codes of CONTRACT section 5.
 ERROR_CODES = (

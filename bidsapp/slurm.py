@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from bidsapp import __version__
-from bidsapp.cli import build_parser, parse_arguments
 from bidsapp.config import Config
 from bidsapp.errors import UsageError
 from bidsapp.options import as_list
 from bidsapp.outputs.atomic import replace_atomically
+from bidsapp.parser import build_parser, parse_arguments
 
 #: ``--mem`` is the largest participant's peak-memory estimate times this margin, and at least
 #: :data:`MINIMUM_MEMORY_MB` (the interpreter and the numerical libraries).
@@ -145,7 +145,7 @@ def write_slurm_scripts(config: Config, tasks: Sequence[ArrayTask]) -> list[str]
 def copied_options(values: Mapping[str, Any]) -> list[str]:
     """The options of the parsed ``values`` that differ from the parser's defaults, as command-line words.
 
-    ``values`` are :func:`bidsapp.cli.parse_arguments`'s (a ``--config`` file's values included); the options
+    ``values`` are :func:`bidsapp.parser.parse_arguments`'s (a ``--config`` file's values included); the options
     the scripts set themselves (:data:`_SET_BY_SCRIPT`) are left out.
     """
     words: list[str] = []

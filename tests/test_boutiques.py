@@ -18,7 +18,8 @@ import pytest
 from scipy import stats
 
 from bidsapp.boutiques import ERROR_CODES, descriptor
-from bidsapp.cli import build_parser, main, parse_arguments
+from bidsapp.cli import main
+from bidsapp.parser import build_parser, parse_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 BOSH = str(Path(sys.executable).parent / "bosh")

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from bidsapp import __version__
-from bidsapp.cli import build_parser, main, parse_arguments
+from bidsapp.cli import main
+from bidsapp.parser import build_parser, parse_arguments
 from bidsapp.config import build_config
 from bidsapp.errors import ProblemsError
 
