@@ -8,9 +8,9 @@ import pytest
 
 from bidsapp import __version__
 from bidsapp.cli import main
-from bidsapp.parser import build_parser, parse_arguments
 from bidsapp.config import build_config
 from bidsapp.errors import ProblemsError
+from bidsapp.parser import build_parser, parse_arguments
 
 
 def test_version(capsys):
