@@ -270,6 +270,7 @@ def render_group_plan(config: Config, plan: GroupPlan, writer: DerivativesWriter
                   f"    contrasts: {contrasts}"]
         if item.left_out:
             lines.append(f"    left out, no output: sub-{', sub-'.join(item.left_out)}")
+        lines += [f"    contrast {name}: {reason}" for name, reason in item.permutations_left_out.items()]
     skipped = [item for item in plan.analyses if item.design is None]
     if skipped:
         lines.append(f"Analyses skipped ({len(skipped)}):")

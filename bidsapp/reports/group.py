@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -21,26 +22,39 @@ _MAX_ROW_LABELS = 60
 
 
 def design_figure(design: GroupDesign, rows: Sequence[str] = ()) -> str:
-    """The design matrix (rows: participants' maps, labelled by ``rows`` when given) and contrast weights as images."""
+    """The design matrix (rows: participants' maps, labelled by ``rows`` when given) and contrast weights as images.
+
+    Analyses of the same participants usually share their design: each distinct one is drawn once.
+    """
+    matrix = design.matrix.to_numpy(float)
+    weights = np.vstack([np.atleast_2d(c) for c in design.contrasts.values()]).astype(float)
+    names = tuple(name for name, c in design.contrasts.items() for _ in range(np.atleast_2d(c).shape[0]))
+    return _design_image(matrix.tobytes(), matrix.shape, tuple(map(str, design.matrix.columns)), tuple(rows),
+                         weights.tobytes(), weights.shape, names)
+
+
+@lru_cache(maxsize=16)
+def _design_image(matrix_bytes: bytes, shape: tuple[int, ...], columns: tuple[str, ...], rows: tuple[str, ...],
+                  weights_bytes: bytes, weights_shape: tuple[int, ...], names: tuple[str, ...]) -> str:
+    """:func:`design_figure`'s drawing, from hashable arguments (the arrays as bytes and shapes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    matrix = design.matrix
+    matrix = np.frombuffer(matrix_bytes).reshape(shape)
+    weights = np.frombuffer(weights_bytes).reshape(weights_shape)
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [2, 3]})
-    left.imshow(matrix.to_numpy(float), aspect="auto", cmap="gray", interpolation="nearest")
-    left.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=90, fontsize=7)
+    left.imshow(matrix, aspect="auto", cmap="gray", interpolation="nearest")
+    left.set_xticks(range(len(columns)), columns, rotation=90, fontsize=7)
     if rows and len(rows) <= _MAX_ROW_LABELS:
         left.set_yticks(range(len(rows)), rows, fontsize=6)
     else:
         left.set_ylabel("maps")
     left.set_title("design matrix", fontsize=9)
-    weights = np.vstack([np.atleast_2d(c) for c in design.contrasts.values()])
-    names = [name for name, c in design.contrasts.items() for _ in range(np.atleast_2d(c).shape[0])]
     right.imshow(weights, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     right.set_yticks(range(len(names)), names, fontsize=7)
-    right.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=90, fontsize=7)
+    right.set_xticks(range(len(columns)), columns, rotation=90, fontsize=7)
     right.set_title("contrasts", fontsize=9)
     return figure(fig, "design matrix and contrasts")
 

@@ -23,6 +23,7 @@ from scipy import stats
 from bidsapp.cli import main
 from bidsapp.inputs.runs import parse_entities
 from bidsapp.outputs.layout import CONTRAST_EFFECT_MAP, OutputLayout
+from bidsapp.outputs.writer import CHECKSUM_KEY, SIZE_KEY, file_checksum
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +57,9 @@ def seed004(fmriprep_templates, tmp_path_factory):
             values = np.where(inside, offset + effect + rng.normal(0, 1, inside.shape), 0).astype(np.float32)
             path = layout.participant_file(CONTRAST_EFFECT_MAP, {**parse_entities(lf.name), "contrast": condition})
             nib.Nifti1Image(values, img.affine).to_filename(path)
-            shutil.copy(lf.with_name(lf.name.replace(".nii.gz", ".json")), path.with_name(
-                path.name.replace(".nii.gz", ".json")))
+            sidecar = json.loads(lf.with_name(lf.name.replace(".nii.gz", ".json")).read_text())
+            sidecar.update({SIZE_KEY: path.stat().st_size, CHECKSUM_KEY: file_checksum(path)})  # an intact output
+            path.with_name(path.name.replace(".nii.gz", ".json")).write_text(json.dumps(sidecar))
     model = root / "seed004.yml"
     model.write_text(SEED004_MODEL)
     return bids, out, model

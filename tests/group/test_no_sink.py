@@ -56,13 +56,22 @@ def snapshot(out: Path) -> dict[str, int]:
 
 
 def analyses(out: Path) -> dict[str, str]:
-    """The analyses the participant-level files make: name (entities after ``sub``) to kind."""
+    """The analyses the participant-level files make: name (entities after ``sub``) to kind.
+
+    The subject level's results (no ``run``) are analysed, not the runs they combine.
+    """
     found = {}
     for path in out.glob("sub-*/func/*_contrast-*_stat-effect_statmap.nii.gz"):
+        if "_run-" in path.name:
+            continue
         found[path.name.split("_", 1)[1].replace("_stat-effect_statmap.nii.gz", "")] = "voxels"
     for path in out.glob("sub-*/func/*_contrast-*_statmap.tsv"):
+        if "_run-" in path.name:
+            continue
         found[path.name.split("_", 1)[1].replace("_statmap.tsv", "")] = "parcels"
     for path in out.glob("sub-*/func/*_desc-fisherz_relmat.tsv"):
+        if "_run-" in path.name:
+            continue
         found[path.name.split("_", 1)[1].replace("_relmat.tsv", "")] = "edges"
     return found
 
@@ -131,7 +140,7 @@ def test_one_group_level_skips_that_analysis_only_and_dry_run_agrees(output_copy
     assert snapshot(out) == before
     to_run, skipped, details = plan_sections(captured.out)
     lf = {name for name in expected if name.endswith("contrast-lf")}
-    assert len(lf) == 2 and len(expected) == 10  # 4 contrasts as maps and tables, 2 runs' connectivity
+    assert len(lf) == 2 and len(expected) == 5  # lf and rf as maps and tables, the subject level's connectivity
     assert set(skipped) == lf and set(to_run) == set(expected) - lf
     assert all("--group-column 'group' has one level (control)" in reason for reason in skipped.values())
     for name in to_run:
@@ -218,7 +227,7 @@ def test_every_analysis_inestimable_exit_18_writes_nothing(output_copy, capsys, 
     before = snapshot(out)
     assert group(bids, out, "--correction", "fdr", *(["--dry-run"] if dry_run else [])) == 18
     err = error_lines(capsys.readouterr().err)
-    assert len(err) == len(expected) == 10
+    assert len(err) == len(expected) == 5
     for name, kind in expected.items():
         line = next(line for line in err if line.startswith(f"bidsapp: error: {name}: "))
         assert {"voxels": f"sub-02_{name}_stat-effect_statmap.nii.gz: its grid",
