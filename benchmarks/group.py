@@ -21,7 +21,9 @@ median CPU time (user + system of the process and its workers: robust to other
 load on the machine), the number of group analyses it reports ("Group level
 done: N analyses") and of files it wrote under ``group/``, and the peak
 resident memory of its largest process (``os.wait4``'s ``ru_maxrss``); then the
-ratio current / baseline (goal at most 1.10). The temporary worktree is removed
+ratio current / baseline (goal at most 1.10) and the analyses only one side ran
+(same count does not mean the same work: e.g. per-run connectivity before,
+per-participant connectivity and seed maps after). The temporary worktree is removed
 at the end, also on failure or interruption.
 
 Usage: ``python benchmarks/group.py [--baseline REF] [--repeat 3] [--keep DIR]``
@@ -46,6 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BASELINE = "207ead2"
 GOAL = 1.10
 DONE = re.compile(r"Group level done: (\d+) analyses")
+ANALYSIS = re.compile(r" INFO (\S+): \w+ test over \d+ participants")
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,8 @@ def summary(runs: list[Run], group_dir: Path) -> dict:
     counts = {int(match.group(1)) for done in runs for match in DONE.finditer(done.log)}
     return {"wall": statistics.median(r.wall for r in runs), "cpu": statistics.median(r.cpu for r in runs),
             "rss": max(r.rss_mb for r in runs), "analyses": "/".join(map(str, sorted(counts))) or "?",
-            "files": sum(1 for path in group_dir.rglob("*") if path.is_file())}
+            "files": sum(1 for path in group_dir.rglob("*") if path.is_file()),
+            "names": {match.group(1) for match in ANALYSIS.finditer(runs[0].log)}}
 
 
 def benchmark(root: Path, commit: str, repeat: int) -> None:
@@ -183,7 +187,9 @@ def benchmark(root: Path, commit: str, repeat: int) -> None:
             wall, cpu = (figures["current"][key] / figures["baseline"][key] for key in ("wall", "cpu"))
             print(f"{part.name:9} ratio current/baseline: wall {wall:.2f}, CPU {cpu:.2f} "
                   f"(goal <= {GOAL:.2f}: {'met' if wall <= GOAL else 'NOT met'})")
-        print(f"logs: {logs}")
+            for one, other in (("baseline", "current"), ("current", "baseline")):
+                only = sorted(figures[one]["names"] - figures[other]["names"])
+                print(f"{'':9} analyses only {one}: {', '.join(only) or 'none'}")
     finally:
         subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
         shutil.rmtree(worktree, ignore_errors=True)
@@ -205,6 +211,7 @@ def main() -> int:
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         benchmark(args.keep.resolve(), commit, args.repeat)
+        print(f"data, outputs and logs kept in {args.keep}")
     else:
         with tempfile.TemporaryDirectory(prefix="bidsapp_group_bench_") as folder:
             benchmark(Path(folder), commit, args.repeat)
