@@ -88,7 +88,12 @@ def run(command: list[str], source: Path, log: Path) -> Run:
     start = time.perf_counter()
     with log.open("w") as stream:
         process = subprocess.Popen(command, cwd=source, env=env, stdout=stream, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        except BaseException:  # interrupted: stop the child before the worktree it runs from is removed
+            process.terminate()
+            process.wait()
+            raise
     wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text()
