@@ -10,54 +10,19 @@ its reason, so a run where none can be estimated stops with exit 18 (:mod:`bidsa
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import NamedTuple
+from collections.abc import Iterable
 
 import pandas as pd
 
 from bidsapp.config import GroupAnalysis
 from bidsapp.errors import BidsAppError, NoDataError, UsageError
-from bidsapp.group.inputs import GroupInput
+from bidsapp.group.inputs import GroupInput, PlannedAnalysis
 from bidsapp.outputs.layout import GroupKind
-from bidsapp.stats.design import GroupDesign
 from bidsapp.stats.model_file import CellModel, cell_model, conditions_design
 
 
-class ConditionAnalysis(NamedTuple):
-    """One within-participant analysis of a model file, in the field order of ``PlannedAnalysis``.
-
-    Attributes
-    ----------
-    group_input : GroupInput
-        Entities shared by the conditions (no ``contrast``/``ses``); files keyed by design row.
-    files : tuple of Path
-        One participant-level file per design row (participant x condition).
-    left_out : tuple of str
-        Selected participants (without ``sub-``) missing one or more conditions.
-    n_participants : int
-    cells : mapping of str to int
-        Rows per cell (condition, or ``<group>.<condition>``).
-    design : GroupDesign, optional
-        None when skipped.
-    groups : tuple of str, optional
-        Each row's cell, for the report.
-    skipped : str, optional
-        Why the design cannot be estimated.
-    """
-
-    group_input: GroupInput
-    files: tuple[Path, ...]
-    left_out: tuple[str, ...]
-    n_participants: int
-    cells: Mapping[str, int]
-    design: GroupDesign | None = None
-    groups: tuple[str, ...] | None = None
-    skipped: str | None = None
-
-
 def plan_conditions(inputs: Iterable[GroupInput], participants: pd.DataFrame, settings: GroupAnalysis,
-                    problems: list[BidsAppError]) -> list[ConditionAnalysis]:
+                    problems: list[BidsAppError]) -> list[PlannedAnalysis]:
     """Every within-participant analysis of ``settings.model``'s conditions, with its design.
 
     Parameters
@@ -105,7 +70,7 @@ def plan_conditions(inputs: Iterable[GroupInput], participants: pd.DataFrame, se
 
 
 def _plan_set(kind: GroupKind, shared: dict[str, str], conditions: dict[str, GroupInput], participants: pd.DataFrame,
-              model: CellModel, problems: list[BidsAppError]) -> ConditionAnalysis:
+              model: CellModel, problems: list[BidsAppError]) -> PlannedAnalysis:
     """Rows (participant x condition, each participant's rows together) and the design of one analysis set."""
     labels = participants["participant_id"].str.removeprefix("sub-")
     absent = [condition for condition in model.conditions if condition not in conditions]
@@ -126,14 +91,14 @@ def _plan_set(kind: GroupKind, shared: dict[str, str], conditions: dict[str, Gro
     cells = dict(Counter(cell))
     if absent or not kept:
         missing = f"condition {', '.join(absent)}" if absent else f"every condition ({', '.join(model.conditions)})"
-        return ConditionAnalysis(group_input, files, left_out, 0, cells,
+        return PlannedAnalysis(group_input, files, left_out, 0, cells,
                                  skipped=f"no participant has {missing}")
     try:
         design = conditions_design(rows, model)
     except NoDataError as error:
-        return ConditionAnalysis(group_input, files, left_out, len(kept), cells, skipped=str(error))
+        return PlannedAnalysis(group_input, files, left_out, len(kept), cells, skipped=str(error))
     except UsageError as error:  # the same model error for every analysis set: reported once
         if str(error) not in map(str, problems):
             problems.append(error)
-        return ConditionAnalysis(group_input, files, left_out, len(kept), cells, skipped=str(error))
-    return ConditionAnalysis(group_input, files, left_out, len(kept), cells, design, tuple(cell))
+        return PlannedAnalysis(group_input, files, left_out, len(kept), cells, skipped=str(error))
+    return PlannedAnalysis(group_input, files, left_out, len(kept), cells, design, tuple(cell))

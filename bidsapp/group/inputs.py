@@ -8,14 +8,15 @@ names and patterns are :data:`bidsapp.outputs.layout.GROUP_INPUTS`. Files are
 grouped by their entities other than the participant's. By default the group
 level analyses the subject-level results (runs and sessions combined, one per
 participant: :func:`find_group_inputs`); the per-session results are the
-conditions of a design over sessions (:func:`session_inputs`).
+conditions of a design over sessions (:func:`session_inputs`). :class:`PlannedAnalysis` is one analysis
+with the design the preflight built for it (:mod:`bidsapp.group.plan`, :mod:`bidsapp.group.conditions`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bidsapp.inputs.runs import parse_entities
@@ -28,6 +29,7 @@ from bidsapp.outputs.layout import (
     entities_label,
 )
 from bidsapp.outputs.sidecars import ContrastRecord, read_sidecar
+from bidsapp.stats.design import GroupDesign
 
 
 @dataclass(frozen=True)
@@ -137,3 +139,41 @@ def _single_condition(item: GroupInput) -> bool:
     metadata = read_sidecar(next(iter(item.files.values())))
     record = ContrastRecord.from_sidecar(metadata) if metadata is not None else None
     return record is not None and record.single_condition
+
+
+@dataclass(frozen=True)
+class PlannedAnalysis:
+    """One group analysis as the preflight found it.
+
+    Attributes
+    ----------
+    group_input : GroupInput
+        The analysis; for a within-participant design its files are the rows of the design, in order.
+    files : tuple of Path
+        The participant-level files, one per design row.
+    left_out : tuple of str
+        Participants (labels without ``sub-``) selected but without this analysis's output.
+    n_participants : int
+        Participants in the design.
+    cells : mapping of str to int
+        Design rows per cell: per group, per condition, or ``all``.
+    design : GroupDesign, optional
+        ``None`` when the analysis is skipped.
+    groups : tuple of str, optional
+        Group (between) or condition (within) label of each row, for the report.
+    skipped : str, optional
+        Why the design cannot be estimated.
+    permutations_left_out : mapping of str to str
+        Contrasts whose permutation corrections will be left out (too few distinct resamples to
+        reach ``--alpha``), with why.
+    """
+
+    group_input: GroupInput
+    files: tuple[Path, ...]
+    left_out: tuple[str, ...]
+    n_participants: int
+    cells: Mapping[str, int]
+    design: GroupDesign | None = None
+    groups: tuple[str, ...] | None = None
+    skipped: str | None = None
+    permutations_left_out: Mapping[str, str] = field(default_factory=dict)

@@ -22,7 +22,8 @@ from bidsapp import __version__
 from bidsapp.config import Config
 from bidsapp.errors import NoDataError, raise_collected
 from bidsapp.group.analyses import AnalysisData, Inestimable, feature_analysis, load_analysis, voxel_analysis
-from bidsapp.group.plan import PlannedAnalysis, plan_group_level
+from bidsapp.group.inputs import PlannedAnalysis
+from bidsapp.group.plan import plan_group_level
 from bidsapp.group.results import AnalysisInputs, GroupResult, SkippedAnalysis
 from bidsapp.inputs.discovery import Inventory
 from bidsapp.inputs.runs import parse_entities

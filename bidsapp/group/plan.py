@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -26,52 +25,20 @@ from bidsapp.errors import BidsAppError, NoDataError, UsageError, raise_collecte
 from bidsapp.group.analyses import inspect_inputs
 from bidsapp.group.checks import intact, permutation_outlook, summary_entities
 from bidsapp.group.conditions import plan_conditions
-from bidsapp.group.inputs import GroupInput, find_group_inputs, session_inputs, within_participant_inputs
+from bidsapp.group.inputs import (
+    GroupInput,
+    PlannedAnalysis,
+    find_group_inputs,
+    session_inputs,
+    within_participant_inputs,
+)
 from bidsapp.inputs.discovery import Inventory, run_name
 from bidsapp.outputs.layout import RUN_SUMMARY
 from bidsapp.outputs.writer import DerivativesWriter
-from bidsapp.stats.design import GroupDesign, group_design
+from bidsapp.stats.design import group_design
 from bidsapp.stats.model_file import cell_model, model_columns, model_design
 
 LOGGER = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PlannedAnalysis:
-    """One group analysis as the preflight found it.
-
-    Attributes
-    ----------
-    group_input : GroupInput
-        The analysis; for a within-participant design its files are the rows of the design, in order.
-    files : tuple of Path
-        The participant-level files, one per design row.
-    left_out : tuple of str
-        Participants (labels without ``sub-``) selected but without this analysis's output.
-    n_participants : int
-        Participants in the design.
-    cells : mapping of str to int
-        Design rows per cell: per group, per condition, or ``all``.
-    design : GroupDesign, optional
-        ``None`` when the analysis is skipped.
-    groups : tuple of str, optional
-        Group (between) or condition (within) label of each row, for the report.
-    skipped : str, optional
-        Why the design cannot be estimated.
-    permutations_left_out : mapping of str to str
-        Contrasts whose permutation corrections will be left out (too few distinct resamples to
-        reach ``--alpha``), with why.
-    """
-
-    group_input: GroupInput
-    files: tuple[Path, ...]
-    left_out: tuple[str, ...]
-    n_participants: int
-    cells: Mapping[str, int]
-    design: GroupDesign | None = None
-    groups: tuple[str, ...] | None = None
-    skipped: str | None = None
-    permutations_left_out: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,8 +107,8 @@ def plan_group_level(inventory: Inventory, writer: DerivativesWriter, config: Co
             analyses = []
         elif settings.model is not None and "conditions" in settings.model:
             per_session = [item for _, conditions in sessions for item in conditions.values()]
-            analyses = [PlannedAnalysis(*item) for item in plan_conditions(
-                per_session if cell_model(settings.model).sessions else inputs, participants, settings, problems)]
+            analyses = plan_conditions(
+                per_session if cell_model(settings.model).sessions else inputs, participants, settings, problems)
         elif within and settings.model is None:
             sets = within_participant_inputs(inputs) + sessions
             analyses = [_plan_within(shared, conditions, participants, config, problems)
