@@ -350,7 +350,8 @@ class DerivativesWriter:
 
         It is when its sidecar records these ``parameters`` and the file has the size and
         SHA-256 the sidecar records. A file that does not match (truncated, overwritten, or
-        recorded by an older bidsapp) is logged and reported incomplete, so it is written again.
+        recorded by an older bidsapp) is logged and reported incomplete: the participant level writes it
+        again, the group level leaves it out.
         """
         path = Path(path)
         try:
@@ -362,7 +363,7 @@ class DerivativesWriter:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return False
         if mismatch:
-            LOGGER.warning("%s does not match its sidecar: %s; writing it again", path, mismatch)
+            LOGGER.warning("%s does not match its sidecar: %s; treated as missing", path, mismatch)
         return mismatch is None
 
     def _write_with_sidecar(self, path, save, sidecar, parameters, sources) -> Path:
