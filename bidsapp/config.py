@@ -180,6 +180,8 @@ class GroupAnalysis:
         Permutations for ``fwe``, ``cluster`` and ``tfce``.
     random_seed : int
         Seed of the permutations.
+    model_name : str, optional
+        The ``--group-model`` file's name without its extension.
     """
 
     test: GroupTest = "onesample"
@@ -192,6 +194,16 @@ class GroupAnalysis:
     cluster_extent: int = 10
     n_perm: int = 5000
     random_seed: int = 0
+    model_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The design's name in the group report's file name: ``onesample``, ``twosampleGroup`` (test and group
+        column), ``paired`` or ``modelSeed004`` (the model file's name); letters and digits only, as BIDS labels are.
+        """
+        words = ["model", self.model_name or ""] if self.model is not None else [self.test, self.group_column or ""]
+        parts = [re.sub(r"[^A-Za-z0-9]", "", word) for word in words]
+        return parts[0] + parts[1][:1].upper() + parts[1][1:]
 
 
 @dataclass(frozen=True)
@@ -389,4 +401,5 @@ def _group(values: Mapping[str, Any], problems: Problems) -> GroupAnalysis:
         cluster_extent=extent,
         n_perm=n_perm or 5000,
         random_seed=random_seed,
+        model_name=Path(values["group_model"]).stem if values.get("group_model") else None,
     )

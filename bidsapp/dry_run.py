@@ -275,7 +275,7 @@ def render_group_plan(config: Config, plan: GroupPlan, writer: DerivativesWriter
     if skipped:
         lines.append(f"Analyses skipped ({len(skipped)}):")
         lines += [f"  {item.group_input.name} ({item.group_input.kind}): {item.skipped}" for item in skipped]
-    fixed = group_outputs(writer)
+    fixed = group_outputs(writer, config.group)
     lines += [f"Outputs: per analysis and contrast under {fixed.summary.parent}, and",
               f"  {fixed.summary}"]
     if config.execution.reports:

@@ -87,8 +87,9 @@ if grep -q -i -e "not a writable directory" -e "read-only file system" -e "permi
     say "something in the container wanted to write outside /tmp and the outputs"; exit 1
 fi
 
-for output in results/fmriprep/dataset_description.json results/fmriprep/group/desc-summary_report.html \
-              results/hcp/dataset_description.json results/hcp/group/desc-summary_report.html; do
+for output in results/fmriprep/dataset_description.json results/fmriprep/group/desc-onesample_report.html \
+              results/fmriprep/group/desc-twosampleGroup_report.html \
+              results/hcp/dataset_description.json results/hcp/group/desc-onesample_report.html; do
     [ -s "$DEMO_DIR/$output" ] || { say "missing output: $output"; exit 1; }
 done
 for pipeline in fmriprep hcp; do

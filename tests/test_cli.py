@@ -184,6 +184,18 @@ def test_group_options(tmp_path):
     group = build_config(values, ["bidsapp"]).group
     assert (group.test, group.group_column, group.covariates) == ("twosample", "group", ("age", "sex"))
     assert group.corrections == ("fdr", "tfce") and (group.n_perm, group.random_seed, group.alpha) == (1000, 7, 0.01)
+    assert group.label == "twosampleGroup"  # the report's desc-<label>, one per design
+
+
+@pytest.mark.parametrize(("arguments", "label"), [
+    ((), "onesample"), (("--group-test", "paired"), "paired"),
+    (("--group-test", "anova", "--group-column", "dx_group"), "anovaDxgroup"),
+    (("--group-model", "seed-004 model.yml"), "modelSeed004model")])
+def test_group_report_label_names_the_design(tmp_path, arguments, label):
+    (tmp_path / "seed-004 model.yml").write_text("conditions: [a, b]\ncontrasts:\n  aMinusB: a - b\n")
+    values = parse_arguments([str(tmp_path), str(tmp_path / "o"), "group",
+                              *(str(tmp_path / a) if a.endswith(".yml") else a for a in arguments)])
+    assert build_config(values, ["bidsapp"]).group.label == label
 
 
 def test_group_option_errors(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,9 +17,11 @@ from conftest import error_lines
 
 from bidsapp import __version__
 from bidsapp.cli import main
+from bidsapp.demo import truth
 from bidsapp.inputs.validation import validator_executable
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +60,51 @@ def test_demo_participant_and_group(demo, demo_results):
     group = pd.read_csv(out / "fmriprep" / "group" / "desc-summary_qc.tsv", sep="\t")
     assert len(group) == 24 and {"group", "age", "sex"} <= set(group.columns)
     assert (group["n_high_motion"] > 0).any()
-    report = (out / "fmriprep" / "group" / "desc-summary_report.html").read_text()
+    report = (out / "fmriprep" / "group" / "desc-onesample_report.html").read_text()
     assert "sub-08" in report and "<table>" in report
     assert "connectome of the strongest edges" in report and "design matrix and contrasts" in report
     hcp_group = pd.read_csv(out / "hcp" / "group" / "desc-summary_qc.tsv", sep="\t")
     assert (hcp_group["n_parcels"] == 360).all() and (hcp_group["n_flat_parcels"] == 0).all()
-    hcp_report = (out / "hcp" / "group" / "desc-summary_report.html").read_text()
+    hcp_report = (out / "hcp" / "group" / "desc-onesample_report.html").read_text()
     assert "connectome of the strongest edges" in hcp_report  # at the centroids of the dataset's atlas.npz
+
+
+def makefile_group_options(pipeline: str) -> list[list[str]]:
+    """The options of each group command ``make run-demo`` runs on the demo's ``pipeline`` part (without ``-w``)."""
+    recipe = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    commands = [shlex.split(line) for line in recipe.splitlines() if line.startswith("\t$(DEMO_BIDSAPP)")]
+    options = [words[4:] for words in commands if words[2].endswith(f"/results/{pipeline}") and words[3] == "group"]
+    for words in options:
+        del words[words.index("-w"):words.index("-w") + 2]
+    return options
+
+
+def test_make_demo_group_step_finds_the_planted_effects(demo, demo_results, tmp_path):
+    """``make run-demo``'s fMRIPrep group commands on the demo's outputs: the one-sample test of lf - rf finds both
+    planted motor blobs, with their planted signs, surviving FWE (cluster-wise), and nothing elsewhere; then the
+    two-sample test, which keeps the one-sample report beside its own."""
+    out = tmp_path / "fmriprep"
+    shutil.copytree(demo_results[0] / "fmriprep", out)
+    options = makefile_group_options("fmriprep")
+    assert [words[:2] for words in options] == [["--correction", "fdr"], ["--group-test", "twosample"]]
+    for words in options:
+        assert main([str(demo.bids_dir), str(out), "group", "-w", str(tmp_path / "work"), *words]) == 0
+    assert {path.name for path in (out / "group").glob("*_report.html")} == {
+        "desc-onesample_report.html", "desc-twosampleGroup_report.html"}
+
+    stem = out / "group" / "task-motor_space-MNI152NLin2009cAsym_contrast-lfMinusRf"
+    mask = nib.load(f"{stem}_desc-meanClustersize_mask.nii.gz")
+    survivors = np.argwhere(np.asarray(mask.dataobj) > 0)
+    z = np.asarray(nib.load(f"{stem}_stat-z_desc-mean_statmap.nii.gz").dataobj)[tuple(survivors.T)]
+    xyz = nib.affines.apply_affine(mask.affine, survivors)
+    explained = np.zeros(len(xyz), bool)
+    for blob in truth.TASK_BLOBS:
+        sign = truth.LF_MINUS_RF_SIGN[blob.name]
+        near = np.linalg.norm(xyz - blob.center_mm, axis=1) <= blob.fwhm_mm
+        if sign:
+            assert near.sum() >= 5 and (np.sign(z[near]) == sign).all(), blob.name
+            explained |= near
+    assert explained.all()
 
 
 @pytest.mark.parametrize("pipeline", ["fmriprep", "hcp"])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bidsapp import __version__
-from bidsapp.config import Config
+from bidsapp.config import Config, GroupAnalysis
 from bidsapp.errors import NoDataError, raise_collected
 from bidsapp.group.analyses import AnalysisData, Inestimable, feature_analysis, load_analysis, voxel_analysis
 from bidsapp.group.inputs import PlannedAnalysis
@@ -44,9 +44,10 @@ class GroupOutputs:
     report: Path
 
 
-def group_outputs(writer: DerivativesWriter) -> GroupOutputs:
-    """Where the group summary table and the group report go."""
-    return GroupOutputs(writer.layout.group_file(RUN_SUMMARY, {}), writer.layout.group_file(GROUP_REPORT, {}))
+def group_outputs(writer: DerivativesWriter, settings: GroupAnalysis) -> GroupOutputs:
+    """Where the group summary table and the report of this design (:attr:`GroupAnalysis.label`) go."""
+    return GroupOutputs(writer.layout.group_file(RUN_SUMMARY, {}),
+                        writer.layout.group_file(GROUP_REPORT, {"desc": settings.label}))
 
 
 def run_group_level(inventory: Inventory, writer: DerivativesWriter, config: Config) -> Path:
@@ -83,7 +84,7 @@ def run_group_level(inventory: Inventory, writer: DerivativesWriter, config: Con
         raise Interrupted(signum, f"{len(analyses)} of {len(to_run)} group analyses finished") from interruption
     if not analyses:
         raise_collected([NoDataError(f"{item.name}: {item.reason}") for item in skipped])
-    outputs = group_outputs(writer)
+    outputs = group_outputs(writer, config.group)
     table = plan.summaries
     parameters = {"bidsapp": __version__, "runs": sorted(table["run"]), "left_out": [str(p) for p in plan.missing],
                   "skipped": {item.name: item.reason for item in skipped}}

@@ -165,8 +165,9 @@ GROUP_MAP = FileSpec("statmap", ".nii.gz", {"stat": ANY})
 """A group contrast's voxel map of one statistic."""
 GROUP_MASK = FileSpec("mask", ".nii.gz")
 """Voxels surviving a correction."""
-GROUP_REPORT = FileSpec("report", ".html", {"desc": "summary"})
-"""The group HTML report."""
+GROUP_REPORT = FileSpec("report", ".html", {"desc": ANY})
+"""The group HTML report of one design (``desc-<design>``: ``desc-onesample``, ``desc-twosampleGroup``, ...), so
+that group commands of different designs into one OUTPUT_DIR keep each report."""
 GROUP_TABLES = {"clusters": FileSpec("clusters", ".tsv"), "peaks": FileSpec("peaks", ".tsv")}
 """Atlas-labelled cluster and peak tables of a corrected group map."""
 GROUP_FEATURES = {"parcels": FileSpec("statmap", ".tsv"), "edges": FileSpec("edges", ".tsv"),

@@ -168,7 +168,7 @@ def test_one_group_level_skips_that_analysis_only_and_dry_run_agrees(output_copy
             assert "p_fdr" not in table and "survives_fdr" in table and "p_fwe" not in table
     assert not any("Fwe" in name for name in written)
 
-    report = (out / "group" / "desc-summary_report.html").read_text()
+    report = (out / "group" / "desc-twosampleGroup_report.html").read_text()
     skipped_part = report[report.index("Analyses skipped"):]
     assert all(name in skipped_part for name in lf) and "has one level" in skipped_part
     assert report.count("N per cell: control: 2, patient: 1") == len(expected) - len(lf)
@@ -196,7 +196,7 @@ def test_grid_mismatch_skips_that_analysis_only(output_copy, capsys):
     written = [path.name for path in (out / "group").iterdir()]
     assert not any(f.startswith(f"{name}_") for f in written)
     assert all(any(f.startswith(f"{stem(other)}_desc-") for f in written) for other in set(expected) - {name})
-    report = (out / "group" / "desc-summary_report.html").read_text()
+    report = (out / "group" / "desc-onesample_report.html").read_text()
     assert name in report[report.index("Analyses skipped"):]
 
 

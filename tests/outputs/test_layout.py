@@ -67,7 +67,8 @@ def test_other_names_equal_todays(out):
     assert out.participant_file(layout.RELMAT, {**hcp, "task": "rest", "stat": "covariance", "desc": None}).name == (
         "sub-100307_task-rest_space-fsLR_seg-Glasser_stat-covariance_relmat.tsv")
     assert out.group_file(layout.RUN_SUMMARY, {}) == root / "group" / "desc-summary_qc.tsv"
-    assert out.group_file(layout.GROUP_REPORT, {}) == root / "group" / "desc-summary_report.html"
+    assert out.group_file(layout.GROUP_REPORT, {"desc": "twosampleGroup"}) == (
+        root / "group" / "desc-twosampleGroup_report.html")
     shared = {"task": "motor", "space": "MNI152NLin2009cAsym"}
     assert out.group_file(layout.GROUP_MAP, {**shared, "desc": "meanFdr", "stat": "z"}).name == (
         "task-motor_space-MNI152NLin2009cAsym_stat-z_desc-meanFdr_statmap.nii.gz")
