@@ -198,8 +198,9 @@ class GroupAnalysis:
 
     @property
     def label(self) -> str:
-        """The design's name in the group report's file name: ``onesample``, ``twosampleGroup`` (test and group
-        column), ``paired`` or ``modelSeed004`` (the model file's name); letters and digits only, as BIDS labels are.
+        """The design's name in the group report's file name (letters and digits, as BIDS labels are).
+
+        ``onesample``, ``twosampleGroup`` (test and group column), ``paired`` or ``modelSeed004`` (the model file).
         """
         words = ["model", self.model_name or ""] if self.model is not None else [self.test, self.group_column or ""]
         parts = [re.sub(r"[^A-Za-z0-9]", "", word) for word in words]
