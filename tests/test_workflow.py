@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from bidsschematools.schema import load_schema
 from conftest import error_lines
 
 from bidsapp import __version__
@@ -66,14 +69,53 @@ def test_demo_participant_and_group(demo, demo_results):
     assert "connectome of the strongest edges" in hcp_report  # at the centroids of the dataset's atlas.npz
 
 
+def validate(output_dir: Path) -> list[tuple[str, str]]:
+    """``bids-validator-deno`` on a derivatives dataset: its errors (code, location)."""
+    result = subprocess.run([str(validator_executable()), "--format", "json", str(output_dir)],
+                            capture_output=True, text=True)
+    errors = [(issue["code"], issue.get("location")) for issue in json.loads(result.stdout)["issues"]["issues"]
+              if issue["severity"] == "error"]
+    assert (result.returncode == 0) == (not errors), result.stderr
+    return errors
+
+
+IGNORE_LINE = re.compile(r"\*_(?P<suffix>[A-Za-z0-9]+)\.(json|tsv|nii\.gz|html)|/sub-\*\.html|/group")
+PROPOSAL = re.compile(r"# (BEP0[0-9]{2} \(|no BEP yet: )")
+
+
 @pytest.mark.parametrize("pipeline", ["fmriprep", "hcp"])
 def test_outputs_are_a_valid_bids_derivatives_dataset(demo_results, pipeline):
+    """0 errors, and .bidsignore hides only file kinds the schema has no rule for, each under the proposal
+    that covers it: a new kind of output bidsapp writes is an error here until it is named or ignored."""
     out, _ = demo_results
-    result = subprocess.run([str(validator_executable()), "--format", "json", str(out / pipeline)],
-                            capture_output=True, text=True)
-    issues = json.loads(result.stdout)["issues"]["issues"]
-    errors = [(issue["code"], issue.get("location")) for issue in issues if issue["severity"] == "error"]
-    assert errors == [] and result.returncode == 0
+    assert validate(out / pipeline) == []
+    lines = (out / pipeline / ".bidsignore").read_text().splitlines()
+    schema_suffixes = set(load_schema().objects.suffixes)
+    ignored, reason = [], ""
+    for line in lines:
+        if line.startswith("#"):
+            reason = line
+            continue
+        match = IGNORE_LINE.fullmatch(line)
+        assert match, line  # a suffix pattern (or one of the two places BIDS does not define)
+        assert PROPOSAL.match(reason), (line, reason)  # under the BEP that covers it, or saying plainly none does
+        if match["suffix"] is not None:
+            assert match["suffix"] not in schema_suffixes, line  # the schema has a rule: follow it instead
+            ignored.append(line)
+    # group/ is ignored as a folder: each of its files is of an ignored kind, or a survivor mask
+    group = [path.name for path in (out / pipeline / "group").iterdir()]
+    assert group and all(any(fnmatch(name, pattern) for pattern in ignored) or name.endswith(("_mask.nii.gz",
+                                                                                               "_mask.json"))
+                         for name in group), group
+
+
+def test_session_subject_and_seed_outputs_validate(mixed_sessions):
+    """Per-run, per-session and subject-level outputs, seed maps and covariance matrices: 0 errors."""
+    _, out = mixed_sessions
+    names = {path.name for path in out.rglob("*")}
+    assert any("_ses-" in name and "_run-" not in name and name.endswith("_relmat.tsv") for name in names)
+    assert any("_roi-pcc_" in name for name in names) and any("_stat-covariance_" in name for name in names)
+    assert validate(out) == []
 
 
 def data_files(root: Path) -> set[Path]:

@@ -120,22 +120,6 @@ class FileSpec:
         return "_".join(["*", *parts, self.suffix]) + self.extension
 
 
-BIDSIGNORE = """\
-# bidsapp outputs that the BIDS specification does not define yet, so that the BIDS validator passes
-# OUTPUT_DIR: statistical maps (BEP012), relationship matrices and parcel time series (BEP017), QC tables,
-# reports, logs and the group level.
-/group
-/logs
-/sub-*.html
-sub-*/**/*_statmap.*
-sub-*/**/*_relmat.*
-sub-*/**/*_timeseries.*
-sub-*/**/*_qc.*
-"""
-"""``OUTPUT_DIR/.bidsignore``, written with ``dataset_description.json``."""
-
-
-
 # The naming configuration: every kind of file bidsapp writes.
 RUN_SUMMARY = FileSpec("qc", ".tsv", {"desc": "summary"})
 """A run's length and motion summary (participant level), and the group summary of all runs."""
@@ -172,6 +156,51 @@ GROUP_TABLES = {"clusters": FileSpec("clusters", ".tsv"), "peaks": FileSpec("pea
 GROUP_FEATURES = {"parcels": FileSpec("statmap", ".tsv"), "edges": FileSpec("edges", ".tsv"),
                   "networks": FileSpec("networks", ".tsv")}
 """One table per group contrast of a parcel, edge or network analysis."""
+
+def ignore_patterns(*specs: FileSpec) -> tuple[str, ...]:
+    """``.bidsignore`` patterns for every file of the given kinds and their JSON sidecars, e.g. ``*_relmat.tsv``."""
+    extensions = {(spec.suffix, extension) for spec in specs for extension in (spec.extension, ".json")}
+    return tuple(f"*_{suffix}{extension}" for suffix, extension in sorted(extensions))
+
+
+@dataclass(frozen=True)
+class IgnoredKinds:
+    """Outputs ``.bidsignore`` hides from the BIDS validator, and why the schema has no rule for them yet.
+
+    Attributes
+    ----------
+    reason : str
+        The comment above the patterns: the BIDS extension proposal (BEP) that covers these
+        file kinds, or why no rule can apply.
+    patterns : tuple of str
+        Suffix patterns (``*_<suffix><extension>``); a path only where the place, not the kind, is outside BIDS.
+    """
+
+    reason: str
+    patterns: tuple[str, ...]
+
+
+IGNORED = (
+    IgnoredKinds("BEP012 (functional preprocessing derivatives) defines parcel time series",
+                 ignore_patterns(PARCEL_TIMESERIES)),
+    IgnoredKinds("BEP017 (relationship and connectivity matrices) defines connectivity matrices",
+                 ignore_patterns(RELMAT)),
+    IgnoredKinds("BEP041 (statistical model derivatives) defines statistical maps and tables (contrasts, seed maps, "
+                 "group results per parcel, edge and network), cluster and peak tables",
+                 ignore_patterns(CONTRAST_MAP, CONTRAST_TABLE, *GROUP_TABLES.values(), *GROUP_FEATURES.values())),
+    IgnoredKinds("no BEP yet: per-run quality summaries (QC in BIDS is open: bids-specification issue #353)",
+                 ignore_patterns(RUN_SUMMARY)),
+    IgnoredKinds("no BEP yet: HTML reports (the participant's is sub-<label>.html, as fMRIPrep names it)",
+                 (*ignore_patterns(GROUP_REPORT), "/sub-*.html")),
+    IgnoredKinds("no BEP yet: group/ holds results across participants, a folder BIDS does not define (the validator "
+                 "flags the folder itself); its files are of the kinds above, and survivor masks, which the schema's "
+                 "mask rule allows only in sub-<label>/<datatype>/", ("/group",)),
+)
+"""What ``.bidsignore`` hides, kind by kind; ``logs/`` needs no line (the validator skips it)."""
+BIDSIGNORE = "".join(f"# {kinds.reason}\n" + "".join(f"{pattern}\n" for pattern in kinds.patterns)
+                     for kinds in IGNORED)
+"""``OUTPUT_DIR/.bidsignore``, written with ``dataset_description.json``."""
+
 
 GROUP_INPUTS: Mapping[GroupKind, tuple[FileSpec, ...]] = {
     "voxels": (CONTRAST_EFFECT_MAP, SEED_FISHER_Z),
