@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from bidsschematools.schema import load_schema
-from conftest import error_lines
+from conftest import MIXED_SESSIONS, error_lines
 
 from bidsapp import __version__
 from bidsapp.cli import main
@@ -69,14 +69,15 @@ def test_demo_participant_and_group(demo, demo_results):
     assert "connectome of the strongest edges" in hcp_report  # at the centroids of the dataset's atlas.npz
 
 
-def validate(output_dir: Path) -> list[tuple[str, str]]:
-    """``bids-validator-deno`` on a derivatives dataset: its errors (code, location)."""
+def validate(output_dir: Path) -> tuple[list[tuple[str, str]], dict]:
+    """``bids-validator-deno`` on a derivatives dataset: its errors (code, location) and its summary."""
     result = subprocess.run([str(validator_executable()), "--format", "json", str(output_dir)],
                             capture_output=True, text=True)
-    errors = [(issue["code"], issue.get("location")) for issue in json.loads(result.stdout)["issues"]["issues"]
+    report = json.loads(result.stdout)
+    errors = [(issue["code"], issue.get("location")) for issue in report["issues"]["issues"]
               if issue["severity"] == "error"]
     assert (result.returncode == 0) == (not errors), result.stderr
-    return errors
+    return errors, report["summary"]
 
 
 IGNORE_LINE = re.compile(r"\*_(?P<suffix>[A-Za-z0-9]+)\.(json|tsv|nii\.gz|html)|/sub-\*\.html|/group")
@@ -85,10 +86,14 @@ PROPOSAL = re.compile(r"# (BEP0[0-9]{2} \(|no BEP yet: )")
 
 @pytest.mark.parametrize("pipeline", ["fmriprep", "hcp"])
 def test_outputs_are_a_valid_bids_derivatives_dataset(demo_results, pipeline):
-    """0 errors, and .bidsignore hides only file kinds the schema has no rule for, each under the proposal
-    that covers it: a new kind of output bidsapp writes is an error here until it is named or ignored."""
+    """0 errors, every participant counted (through its scans tables), and .bidsignore hides only file kinds the
+    schema has no rule for, each under the proposal that covers it: a new kind of output is an error here."""
     out, _ = demo_results
-    assert validate(out / pipeline) == []
+    errors, summary = validate(out / pipeline)
+    assert errors == []
+    assert len(summary["subjects"]) == 8  # the demo's participants, fMRIPrep and HCP alike
+    participants = {path.name[len("sub-"):] for path in (out / pipeline).glob("sub-*") if path.is_dir()}
+    assert set(summary["subjects"]) == participants
     lines = (out / pipeline / ".bidsignore").read_text().splitlines()
     schema_suffixes = set(load_schema().objects.suffixes)
     ignored, reason = [], ""
@@ -115,7 +120,14 @@ def test_session_subject_and_seed_outputs_validate(mixed_sessions):
     names = {path.name for path in out.rglob("*")}
     assert any("_ses-" in name and "_run-" not in name and name.endswith("_relmat.tsv") for name in names)
     assert any("_roi-pcc_" in name for name in names) and any("_stat-covariance_" in name for name in names)
-    assert validate(out) == []
+    errors, summary = validate(out)
+    assert errors == []
+    assert sorted(summary["subjects"]) == sorted(MIXED_SESSIONS) and sorted(summary["sessions"]) == ["1", "2"]
+    scans = pd.read_csv(out / "sub-02" / "ses-1" / "sub-02_ses-1_scans.tsv", sep="\t")
+    summaries = sorted((out / "sub-02" / "ses-1" / "func").glob("*_desc-summary_qc.tsv"))
+    assert scans["filename"].tolist() == [f"func/{path.name}" for path in summaries]
+    expected = pd.concat([pd.read_csv(path, sep="\t") for path in summaries], ignore_index=True)
+    pd.testing.assert_frame_equal(scans.drop(columns="filename"), expected)
 
 
 def data_files(root: Path) -> set[Path]:

@@ -121,6 +121,8 @@ class FileSpec:
 
 
 # The naming configuration: every kind of file bidsapp writes.
+SCANS = FileSpec("scans", ".tsv")
+"""A participant's (or session's) runs with their summaries: BIDS' ``scans.tsv``, outside the datatype folder."""
 RUN_SUMMARY = FileSpec("qc", ".tsv", {"desc": "summary"})
 """A run's length and motion summary (participant level), and the group summary of all runs."""
 PARCEL_TIMESERIES = FileSpec("timeseries", ".tsv", {"stat": "mean"})
@@ -193,8 +195,9 @@ IGNORED = (
     IgnoredKinds("no BEP yet: HTML reports (the participant's is sub-<label>.html, as fMRIPrep names it)",
                  (*ignore_patterns(GROUP_REPORT), "/sub-*.html")),
     IgnoredKinds("no BEP yet: group/ holds results across participants, a folder BIDS does not define (the validator "
-                 "flags the folder itself); its files are of the kinds above, and survivor masks, which the schema's "
-                 "mask rule allows only in sub-<label>/<datatype>/", ("/group",)),
+                 "flags the folder itself); its files are of the kinds above, and survivor masks: the schema's mask "
+                 "rule applies only in sub-<label>/<datatype>/ and knows no contrast or roi entity (BEP041's)",
+                 ("/group",)),
 )
 """What ``.bidsignore`` hides, kind by kind; ``logs/`` needs no line (the validator skips it)."""
 BIDSIGNORE = "".join(f"# {kinds.reason}\n" + "".join(f"{pattern}\n" for pattern in kinds.patterns)
@@ -263,6 +266,11 @@ class OutputLayout:
         """A group-level file of kind ``spec``."""
         return self.output_dir / "group" / spec.name(entities)
 
+    def scans_file(self, entities: Entities) -> Path:
+        """The scans table of the participant (and session) of ``entities``: ``sub-<l>[/ses-<s>]/..._scans.tsv``."""
+        kept = {"sub": entities.get("sub"), "ses": entities.get("ses")}
+        return self._subject_dir(kept) / SCANS.name(kept)
+
     def participant_report(self, participant: str) -> Path:
         """The participant's HTML report: ``OUTPUT_DIR/sub-<label>.html``."""
         return self.output_dir / f"sub-{participant}.html"
@@ -283,11 +291,15 @@ class OutputLayout:
         return self.participant_path(kept, suffix, extension, datatype=path.parent.name)
 
     def _participant_dir(self, entities: Entities, datatype: str) -> Path:
-        if entities.get("sub") is None:
-            raise ValueError("participant outputs need the 'sub' entity")
         if not _ALNUM.fullmatch(datatype):
             raise ValueError(f"datatype {datatype!r} must be alphanumeric")
+        return self._subject_dir(entities) / datatype
+
+    def _subject_dir(self, entities: Entities) -> Path:
+        """``OUTPUT_DIR/sub-<sub>[/ses-<ses>]``."""
+        if entities.get("sub") is None:
+            raise ValueError("participant outputs need the 'sub' entity")
         directory = self.output_dir / f"sub-{entities['sub']}"
         if entities.get("ses") is not None:
             directory /= f"ses-{entities['ses']}"
-        return directory / datatype
+        return directory
