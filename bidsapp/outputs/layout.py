@@ -8,6 +8,7 @@ Entities appear in :data:`ENTITY_ORDER`, and :class:`OutputLayout` places the
 names under ``OUTPUT_DIR``:
 
 * ``sub-<l>/[ses-<s>/]func/<entities>_<suffix><extension>``: participant outputs;
+* ``sub-<l>/[ses-<s>/]sub-<l>[_ses-<s>]_scans.tsv``: the participant's (session's) runs, BIDS' scans table;
 * ``sub-<l>.html``: the participant's report;
 * ``group/<entities>_<suffix><extension>``: group outputs.
 """
@@ -158,6 +159,7 @@ GROUP_TABLES = {"clusters": FileSpec("clusters", ".tsv"), "peaks": FileSpec("pea
 GROUP_FEATURES = {"parcels": FileSpec("statmap", ".tsv"), "edges": FileSpec("edges", ".tsv"),
                   "networks": FileSpec("networks", ".tsv")}
 """One table per group contrast of a parcel, edge or network analysis."""
+
 
 def ignore_patterns(*specs: FileSpec) -> tuple[str, ...]:
     """``.bidsignore`` patterns for every file of the given kinds and their JSON sidecars, e.g. ``*_relmat.tsv``."""
