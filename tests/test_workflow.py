@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import error_lines
+from bidsschematools.schema import load_schema
+from conftest import MIXED_SESSIONS, error_lines
 
 from bidsapp import __version__
 from bidsapp.cli import main
@@ -69,52 +72,54 @@ def test_demo_participant_and_group(demo, demo_results):
     assert "connectome of the strongest edges" in hcp_report  # at the centroids of the dataset's atlas.npz
 
 
-def makefile_group_options(pipeline: str) -> list[list[str]]:
-    """The options of each group command ``make run-demo`` runs on the demo's ``pipeline`` part (without ``-w``)."""
-    recipe = (ROOT / "Makefile").read_text().replace("\\\n", " ")
-    commands = [shlex.split(line) for line in recipe.splitlines() if line.startswith("\t$(DEMO_BIDSAPP)")]
-    options = [words[4:] for words in commands if words[2].endswith(f"/results/{pipeline}") and words[3] == "group"]
-    for words in options:
-        del words[words.index("-w"):words.index("-w") + 2]
-    return options
-
-
-def test_make_demo_group_step_finds_the_planted_effects(demo, demo_results, tmp_path):
-    """``make run-demo``'s fMRIPrep group commands on the demo's outputs: the one-sample test of lf - rf finds both
-    planted motor blobs, with their planted signs, surviving FWE (cluster-wise), and nothing elsewhere; then the
-    two-sample test, which keeps the one-sample report beside its own."""
-    out = tmp_path / "fmriprep"
-    shutil.copytree(demo_results[0] / "fmriprep", out)
-    options = makefile_group_options("fmriprep")
-    assert [words[:2] for words in options] == [["--correction", "fdr"], ["--group-test", "twosample"]]
-    for words in options:
-        assert main([str(demo.bids_dir), str(out), "group", "-w", str(tmp_path / "work"), *words]) == 0
-    assert {path.name for path in (out / "group").glob("*_report.html")} == {
-        "desc-onesample_report.html", "desc-twosampleGroup_report.html"}
-
-    stem = out / "group" / "task-motor_space-MNI152NLin2009cAsym_contrast-lfMinusRf"
-    mask = nib.load(f"{stem}_desc-meanClustersize_mask.nii.gz")
-    survivors = np.argwhere(np.asarray(mask.dataobj) > 0)
-    z = np.asarray(nib.load(f"{stem}_stat-z_desc-mean_statmap.nii.gz").dataobj)[tuple(survivors.T)]
-    xyz = nib.affines.apply_affine(mask.affine, survivors)
-    explained = np.zeros(len(xyz), bool)
-    for blob in truth.TASK_BLOBS:
-        sign = truth.LF_MINUS_RF_SIGN[blob.name]
-        near = np.linalg.norm(xyz - blob.center_mm, axis=1) <= blob.fwhm_mm
-        if sign:
-            assert near.sum() >= 5 and (np.sign(z[near]) == sign).all(), blob.name
-            explained |= near
-    assert explained.all()
+import re
+import shlex
 
 
 @pytest.mark.parametrize("pipeline", ["fmriprep", "hcp"])
 def test_outputs_are_a_valid_bids_derivatives_dataset(demo_results, pipeline):
+    """0 errors, every participant counted (through its scans tables), and .bidsignore hides only file kinds the
+    schema has no rule for, each under the proposal that covers it: a new kind of output is an error here."""
     out, _ = demo_results
-    result = subprocess.run([str(validator_executable()), "--format", "json", str(out / pipeline)],
-                            capture_output=True, text=True)
-    issues = json.loads(result.stdout)["issues"]["issues"]
-    errors = [(issue["code"], issue.get("location")) for issue in issues if issue["severity"] == "error"]
-    assert errors == [] and result.returncode == 0
+    errors, summary = validate(out / pipeline)
+    assert errors == []
+    assert len(summary["subjects"]) == 8  # the demo's participants, fMRIPrep and HCP alike
+    participants = {path.name[len("sub-"):] for path in (out / pipeline).glob("sub-*") if path.is_dir()}
+    assert set(summary["subjects"]) == participants
+    lines = (out / pipeline / ".bidsignore").read_text().splitlines()
+    schema_suffixes = set(load_schema().objects.suffixes)
+    ignored, reason = [], ""
+    for line in lines:
+        if line.startswith("#"):
+            reason = line
+            continue
+        match = IGNORE_LINE.fullmatch(line)
+        assert match, line  # a suffix pattern (or one of the two places BIDS does not define)
+        assert PROPOSAL.match(reason), (line, reason)  # under the BEP that covers it, or saying plainly none does
+        if match["suffix"] is not None:
+            assert match["suffix"] not in schema_suffixes, line  # the schema has a rule: follow it instead
+            ignored.append(line)
+    # group/ is ignored as a folder: each of its files is of an ignored kind, or a survivor mask
+    group = [path.name for path in (out / pipeline / "group").iterdir()]
+    assert group and all(any(fnmatch(name, pattern) for pattern in ignored) or name.endswith(("_mask.nii.gz",
+                                                                                               "_mask.json"))
+                         for name in group), group
+
+
+def test_session_subject_and_seed_outputs_validate(mixed_sessions):
+    """Per-run, per-session and subject-level outputs, seed maps and covariance matrices: 0 errors."""
+    _, out = mixed_sessions
+    names = {path.name for path in out.rglob("*")}
+    assert any("_ses-" in name and "_run-" not in name and name.endswith("_relmat.tsv") for name in names)
+    assert any("_roi-pcc_" in name for name in names) and any("_stat-covariance_" in name for name in names)
+    errors, summary = validate(out)
+    assert errors == []
+    assert sorted(summary["subjects"]) == sorted(MIXED_SESSIONS) and sorted(summary["sessions"]) == ["1", "2"]
+    scans = pd.read_csv(out / "sub-02" / "ses-1" / "sub-02_ses-1_scans.tsv", sep="\t")
+    summaries = sorted((out / "sub-02" / "ses-1" / "func").glob("*_desc-summary_qc.tsv"))
+    assert scans["filename"].tolist() == [f"func/{path.name}" for path in summaries]
+    expected = pd.concat([pd.read_csv(path, sep="\t") for path in summaries], ignore_index=True)
+    pd.testing.assert_frame_equal(scans.drop(columns="filename"), expected)
 
 
 def data_files(root: Path) -> set[Path]:

@@ -8,6 +8,7 @@ Entities appear in :data:`ENTITY_ORDER`, and :class:`OutputLayout` places the
 names under ``OUTPUT_DIR``:
 
 * ``sub-<l>/[ses-<s>/]func/<entities>_<suffix><extension>``: participant outputs;
+* ``sub-<l>/[ses-<s>/]sub-<l>[_ses-<s>]_scans.tsv``: the participant's (session's) runs, BIDS' scans table;
 * ``sub-<l>.html``: the participant's report;
 * ``group/<entities>_<suffix><extension>``: group outputs.
 """
@@ -120,23 +121,9 @@ class FileSpec:
         return "_".join(["*", *parts, self.suffix]) + self.extension
 
 
-BIDSIGNORE = """\
-# bidsapp outputs that the BIDS specification does not define yet, so that the BIDS validator passes
-# OUTPUT_DIR: statistical maps (BEP012), relationship matrices and parcel time series (BEP017), QC tables,
-# reports, logs and the group level.
-/group
-/logs
-/sub-*.html
-sub-*/**/*_statmap.*
-sub-*/**/*_relmat.*
-sub-*/**/*_timeseries.*
-sub-*/**/*_qc.*
-"""
-"""``OUTPUT_DIR/.bidsignore``, written with ``dataset_description.json``."""
-
-
-
 # The naming configuration: every kind of file bidsapp writes.
+SCANS = FileSpec("scans", ".tsv")
+"""A participant's (or session's) runs with their summaries: BIDS' ``scans.tsv``, outside the datatype folder."""
 RUN_SUMMARY = FileSpec("qc", ".tsv", {"desc": "summary"})
 """A run's length and motion summary (participant level), and the group summary of all runs."""
 PARCEL_TIMESERIES = FileSpec("timeseries", ".tsv", {"stat": "mean"})
@@ -173,6 +160,53 @@ GROUP_TABLES = {"clusters": FileSpec("clusters", ".tsv"), "peaks": FileSpec("pea
 GROUP_FEATURES = {"parcels": FileSpec("statmap", ".tsv"), "edges": FileSpec("edges", ".tsv"),
                   "networks": FileSpec("networks", ".tsv")}
 """One table per group contrast of a parcel, edge or network analysis."""
+
+
+def ignore_patterns(*specs: FileSpec) -> tuple[str, ...]:
+    """``.bidsignore`` patterns for every file of the given kinds and their JSON sidecars, e.g. ``*_relmat.tsv``."""
+    extensions = {(spec.suffix, extension) for spec in specs for extension in (spec.extension, ".json")}
+    return tuple(f"*_{suffix}{extension}" for suffix, extension in sorted(extensions))
+
+
+@dataclass(frozen=True)
+class IgnoredKinds:
+    """Outputs ``.bidsignore`` hides from the BIDS validator, and why the schema has no rule for them yet.
+
+    Attributes
+    ----------
+    reason : str
+        The comment above the patterns: the BIDS extension proposal (BEP) that covers these
+        file kinds, or why no rule can apply.
+    patterns : tuple of str
+        Suffix patterns (``*_<suffix><extension>``); a path only where the place, not the kind, is outside BIDS.
+    """
+
+    reason: str
+    patterns: tuple[str, ...]
+
+
+IGNORED = (
+    IgnoredKinds("BEP012 (functional preprocessing derivatives) defines parcel time series",
+                 ignore_patterns(PARCEL_TIMESERIES)),
+    IgnoredKinds("BEP017 (relationship and connectivity matrices) defines connectivity matrices",
+                 ignore_patterns(RELMAT)),
+    IgnoredKinds("BEP041 (statistical model derivatives) defines statistical maps and tables (contrasts, seed maps, "
+                 "group results per parcel, edge and network), cluster and peak tables",
+                 ignore_patterns(CONTRAST_MAP, CONTRAST_TABLE, *GROUP_TABLES.values(), *GROUP_FEATURES.values())),
+    IgnoredKinds("no BEP yet: per-run quality summaries (QC in BIDS is open: bids-specification issue #353)",
+                 ignore_patterns(RUN_SUMMARY)),
+    IgnoredKinds("no BEP yet: HTML reports (the participant's is sub-<label>.html, as fMRIPrep names it)",
+                 (*ignore_patterns(GROUP_REPORT), "/sub-*.html")),
+    IgnoredKinds("no BEP yet: group/ holds results across participants, a folder BIDS does not define (the validator "
+                 "flags the folder itself); its files are of the kinds above, and survivor masks: the schema's mask "
+                 "rule applies only in sub-<label>/<datatype>/ and knows no contrast or roi entity (BEP041's)",
+                 ("/group",)),
+)
+"""What ``.bidsignore`` hides, kind by kind; ``logs/`` needs no line (the validator skips it)."""
+BIDSIGNORE = "".join(f"# {kinds.reason}\n" + "".join(f"{pattern}\n" for pattern in kinds.patterns)
+                     for kinds in IGNORED)
+"""``OUTPUT_DIR/.bidsignore``, written with ``dataset_description.json``."""
+
 
 GROUP_INPUTS: Mapping[GroupKind, tuple[FileSpec, ...]] = {
     "voxels": (CONTRAST_EFFECT_MAP, SEED_FISHER_Z),
@@ -235,6 +269,11 @@ class OutputLayout:
         """A group-level file of kind ``spec``."""
         return self.output_dir / "group" / spec.name(entities)
 
+    def scans_file(self, entities: Entities) -> Path:
+        """The scans table of the participant (and session) of ``entities``: ``sub-<l>[/ses-<s>]/..._scans.tsv``."""
+        kept = {"sub": entities.get("sub"), "ses": entities.get("ses")}
+        return self._subject_dir(kept) / SCANS.name(kept)
+
     def participant_report(self, participant: str) -> Path:
         """The participant's HTML report: ``OUTPUT_DIR/sub-<label>.html``."""
         return self.output_dir / f"sub-{participant}.html"
@@ -255,11 +294,15 @@ class OutputLayout:
         return self.participant_path(kept, suffix, extension, datatype=path.parent.name)
 
     def _participant_dir(self, entities: Entities, datatype: str) -> Path:
-        if entities.get("sub") is None:
-            raise ValueError("participant outputs need the 'sub' entity")
         if not _ALNUM.fullmatch(datatype):
             raise ValueError(f"datatype {datatype!r} must be alphanumeric")
+        return self._subject_dir(entities) / datatype
+
+    def _subject_dir(self, entities: Entities) -> Path:
+        """``OUTPUT_DIR/sub-<sub>[/ses-<ses>]``."""
+        if entities.get("sub") is None:
+            raise ValueError("participant outputs need the 'sub' entity")
         directory = self.output_dir / f"sub-{entities['sub']}"
         if entities.get("ses") is not None:
             directory /= f"ses-{entities['ses']}"
-        return directory / datatype
+        return directory

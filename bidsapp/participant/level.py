@@ -52,6 +52,7 @@ from bidsapp.outputs.atomic import remove_stale_temporaries
 from bidsapp.outputs.layout import RUN_SUMMARY
 from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.participant import subject
+from bidsapp.participant.scans import scans_tables, write_scans
 from bidsapp.progress import progress
 from bidsapp.steps.qc import FD_THRESHOLD_MM, motion_summary, parcel_summary
 
@@ -93,7 +94,7 @@ def planned_outputs(job: ParticipantJob, writer: DerivativesWriter) -> list[Path
     summaries = [writer.layout.participant_file(RUN_SUMMARY, run.entities) for run in job.runs]
     pipeline = _pipeline(job).planned_outputs(job, writer)
     combined = [path for item in subject.plan_combinations(writer.layout, pipeline) for path in item.outputs]
-    return summaries + pipeline + combined
+    return summaries + pipeline + combined + list(scans_tables(writer.layout, job.runs))
 
 
 class Pipeline(Protocol):
@@ -232,10 +233,10 @@ def _participant_job(job: ParticipantJob, writer: DerivativesWriter) -> None:
 
 
 def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> None:
-    """Summarise each run of one participant, run the input type's pipeline on them, then the subject level."""
-    for run in job.runs:
-        process_run(run, writer)
+    """Summarise each run of one participant, run its pipeline and the subject level, then its scans tables."""
+    summarised = [process_run(run, writer) for run in job.runs]
     subject.combine_participant(writer.layout, writer, _pipeline(job).process_participant(job, writer))
+    write_scans(writer, job.runs, rewrite=any(summarised))
 
 
 def n_workers(execution: Execution, runs: tuple[Run, ...], n_jobs: int) -> int:

@@ -61,6 +61,9 @@ def test_other_names_equal_todays(out):
     assert out.participant_file(layout.RUN_SUMMARY, {"sub": "01", "task": "rest", "run": 2}) == (
         root / "sub-01" / "func" / "sub-01_task-rest_run-2_desc-summary_qc.tsv")
     assert out.participant_report("01") == root / "sub-01.html"
+    run = {"sub": "01", "ses": "2", "task": "rest", "run": 2}
+    assert out.scans_file(run) == root / "sub-01" / "ses-2" / "sub-01_ses-2_scans.tsv"  # BIDS' per-session table
+    assert out.scans_file({**run, "ses": None}) == root / "sub-01" / "sub-01_scans.tsv"
     hcp = {"sub": "100307", "task": "motor", "space": "fsLR", "seg": "Glasser"}
     assert out.participant_file(layout.CONTRAST_TABLE, {**hcp, "contrast": "lf", "desc": "selectiveaverage"}).name == (
         "sub-100307_task-motor_space-fsLR_seg-Glasser_contrast-lf_desc-selectiveaverage_statmap.tsv")
