@@ -72,8 +72,57 @@ def test_demo_participant_and_group(demo, demo_results):
     assert "connectome of the strongest edges" in hcp_report  # at the centroids of the dataset's atlas.npz
 
 
-import re
-import shlex
+def makefile_group_options(pipeline: str) -> list[list[str]]:
+    """The options of each group command ``make run-demo`` runs on the demo's ``pipeline`` part (without ``-w``)."""
+    recipe = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    commands = [shlex.split(line) for line in recipe.splitlines() if line.startswith("\t$(DEMO_BIDSAPP)")]
+    options = [words[4:] for words in commands if words[2].endswith(f"/results/{pipeline}") and words[3] == "group"]
+    for words in options:
+        del words[words.index("-w"):words.index("-w") + 2]
+    return options
+
+
+def test_make_demo_group_step_finds_the_planted_effects(demo, demo_results, tmp_path):
+    """``make run-demo``'s fMRIPrep group commands on the demo's outputs: the one-sample test of lf - rf finds both
+    planted motor blobs, with their planted signs, surviving FWE (cluster-wise), and nothing elsewhere; then the
+    two-sample test, which keeps the one-sample report beside its own."""
+    out = tmp_path / "fmriprep"
+    shutil.copytree(demo_results[0] / "fmriprep", out)
+    options = makefile_group_options("fmriprep")
+    assert [words[:2] for words in options] == [["--correction", "fdr"], ["--group-test", "twosample"]]
+    for words in options:
+        assert main([str(demo.bids_dir), str(out), "group", "-w", str(tmp_path / "work"), *words]) == 0
+    assert {path.name for path in (out / "group").glob("*_report.html")} == {
+        "desc-onesample_report.html", "desc-twosampleGroup_report.html"}
+
+    stem = out / "group" / "task-motor_space-MNI152NLin2009cAsym_contrast-lfMinusRf"
+    mask = nib.load(f"{stem}_desc-meanClustersize_mask.nii.gz")
+    survivors = np.argwhere(np.asarray(mask.dataobj) > 0)
+    z = np.asarray(nib.load(f"{stem}_stat-z_desc-mean_statmap.nii.gz").dataobj)[tuple(survivors.T)]
+    xyz = nib.affines.apply_affine(mask.affine, survivors)
+    explained = np.zeros(len(xyz), bool)
+    for blob in truth.TASK_BLOBS:
+        sign = truth.LF_MINUS_RF_SIGN[blob.name]
+        near = np.linalg.norm(xyz - blob.center_mm, axis=1) <= blob.fwhm_mm
+        if sign:
+            assert near.sum() >= 5 and (np.sign(z[near]) == sign).all(), blob.name
+            explained |= near
+    assert explained.all()
+
+
+def validate(output_dir: Path) -> tuple[list[tuple[str, str]], dict]:
+    """``bids-validator-deno`` on a derivatives dataset: its errors (code, location) and its summary."""
+    result = subprocess.run([str(validator_executable()), "--format", "json", str(output_dir)],
+                            capture_output=True, text=True)
+    report = json.loads(result.stdout)
+    errors = [(issue["code"], issue.get("location")) for issue in report["issues"]["issues"]
+              if issue["severity"] == "error"]
+    assert (result.returncode == 0) == (not errors), result.stderr
+    return errors, report["summary"]
+
+
+IGNORE_LINE = re.compile(r"\*_(?P<suffix>[A-Za-z0-9]+)\.(json|tsv|nii\.gz|html)|/sub-\*\.html|/group")
+PROPOSAL = re.compile(r"# (BEP0[0-9]{2} \(|no BEP yet: )")
 
 
 @pytest.mark.parametrize("pipeline", ["fmriprep", "hcp"])
