@@ -43,6 +43,8 @@ CLUSTERS_LISTED = 10
 EDGES_DRAWN = 40
 #: Screen pixels per mm of the brain images.
 SCREEN_PIXELS_PER_MM = 1.4
+#: Nodes named one by one beside a matrix whose networks are unknown (more get the atlas order only).
+_NAMED_NODES = 40
 #: Pixels of a connectivity matrix's side, at least.
 _MATRIX_PIXELS = 240
 
@@ -154,8 +156,11 @@ def mean_matrix(features: FeatureValues, networks: pd.DataFrame | None) -> str:
         labels = networks["network"].to_numpy()[order]
         title = "parcels ordered by network"
     else:
-        order, labels, title = np.arange(len(nodes)), np.asarray(nodes), "in atlas order"
+        order, labels = np.arange(len(nodes)), np.asarray(nodes)
+        title = "by node" if len(nodes) <= _NAMED_NODES else "in atlas order (networks unknown)"
     cell = max(1, _MATRIX_PIXELS // len(nodes))
+    if networks is None and len(nodes) > _NAMED_NODES:
+        labels = np.full(len(nodes), "")
     image = matrix_html(matrix[np.ix_(order, order)] / limit, labels, "group mean connectivity", cell)
     return (f"<figure><figcaption>Group-mean connectivity (Fisher z), {title}</figcaption>{image}"
             f"{colour_scale(limit, 'group mean Fisher z')}</figure>")
