@@ -123,12 +123,12 @@ def _survivors(contrast: VoxelContrast, name: str, clusters: pd.DataFrame) -> st
 
 def square(features: FeatureValues) -> tuple[list[str], np.ndarray]:
     """The group-mean values as a symmetric node x node matrix (node order of first appearance)."""
-    labels = features.labels
-    nodes = list(dict.fromkeys([*labels["node_a"], *labels["node_b"]]))
-    index = {node: i for i, node in enumerate(nodes)}
+    first, second = features.labels["node_a"].to_numpy(), features.labels["node_b"].to_numpy()
+    nodes = list(dict.fromkeys(np.concatenate([first, second]).tolist()))
+    index = pd.Index(nodes)
+    rows, columns = index.get_indexer(first), index.get_indexer(second)
     matrix = np.full((len(nodes), len(nodes)), np.nan)
-    for (a, b), value in zip(labels[["node_a", "node_b"]].itertuples(index=False), features.mean, strict=True):
-        matrix[index[a], index[b]] = matrix[index[b], index[a]] = value
+    matrix[rows, columns] = matrix[columns, rows] = features.mean
     return nodes, matrix
 
 
