@@ -42,7 +42,7 @@ def design_section(analysis: GroupResult, shown: dict[bytes, str]) -> str:
     """N per cell, the design matrix (participant IDs as row labels) and the contrasts by name, coloured tables.
 
     Analyses of the same participants usually share their design: the first shows it, the others link to it
-    (``shown`` maps each design drawn to its section's anchor).
+    (``shown`` maps each design drawn to the analysis that shows it).
     """
     design = analysis.design
     cells = ", ".join(f"{cell}: {n}" for cell, n in analysis.cells.items())
@@ -56,10 +56,10 @@ def design_section(analysis: GroupResult, shown: dict[bytes, str]) -> str:
                               for name, weights in design.contrasts.items()])
     key = (matrix.to_csv() + contrasts.to_csv()).encode()
     if key in shown:
-        parts.append(f"<p>Design matrix and contrasts as in <a href='#{shown[key]}'>{html.escape(shown[key])}</a>."
-                     "</p>")
+        parts.append(f"<p>Design matrix and contrasts as in <a href='#{anchor(shown[key])}'>"
+                     f"{html.escape(shown[key])}</a>.</p>")
         return "".join(parts)
-    shown[key] = anchor(analysis.name)
+    shown[key] = analysis.name
     table = column_heat_table(matrix.reset_index())
     if len(matrix) > _OPEN_ROWS:
         table = f"<details><summary>Design matrix ({len(matrix)} rows)</summary>{table}</details>"

@@ -124,12 +124,20 @@ def survivors(contrast: VoxelContrast | FeatureContrast, kind: str) -> dict[str,
     """What survives each correction: ``12 voxels in 1 cluster``, ``3 edges``."""
     counts = {}
     for name, count in contrast.surviving.items():
-        text = f"{count} {UNITS[kind]}"
+        text = f"{count} {UNITS[kind] if count != 1 else _singular(kind)}"
         if isinstance(contrast, VoxelContrast) and count:
             clusters = len(contrast.clusters.get(name, ()))
-            text += f" in {clusters} cluster{'' if clusters == 1 else 's'}"
+            text += f" in {clusters} cluster{'' if clusters == 1 else 's'}" if clusters else ", no cluster kept"
         counts[name] = text
     return counts
+
+
+def _singular(kind: str) -> str:
+    return UNITS[kind][:-1]
+
+
+def _voxels(count: int) -> str:
+    return f"{count} voxel{'' if count == 1 else 's'}"
 
 
 def empty_note(contrast: VoxelContrast | FeatureContrast, kind: str, correction: str,
@@ -137,12 +145,12 @@ def empty_note(contrast: VoxelContrast | FeatureContrast, kind: str, correction:
     """Why a correction's table has no row: nothing survived, or no cluster was large enough."""
     alpha = f" at alpha {settings.alpha}" if settings is not None else ""
     if not contrast.surviving.get(correction):
-        return f"No {UNITS[kind][:-1] if kind != 'networks' else 'network pair'} survived {correction}{alpha}."
+        return f"No {_singular(kind)} survived {correction}{alpha}."
     if isinstance(contrast, VoxelContrast) and correction in contrast.maps:
         extent = settings.cluster_extent if settings is not None else 0
-        return (f"No cluster of more than {extent} voxels survived {correction}{alpha}: "
-                f"{contrast.surviving[correction]} voxels survived, the largest cluster had "
-                f"{largest_cluster(contrast.maps[correction])} voxels (--cluster-extent {extent}).")
+        count, largest = contrast.surviving[correction], largest_cluster(contrast.maps[correction])
+        return (f"No cluster of more than {extent} voxels survived {correction}{alpha}: {_voxels(count)} survived, "
+                f"the largest cluster had {_voxels(largest)} (--cluster-extent {extent}).")
     return ""
 
 
