@@ -1,78 +1,71 @@
-"""Figures and sections of the group report, one section per group analysis."""
+"""The group report: a summary of what was found, then one section per group analysis.
+
+The summary (:mod:`bidsapp.reports.group_summary`) comes first: per analysis and contrast, N, what
+survives each correction and the strongest finding, linked to the analysis's section. Each section
+shows the design (participant IDs as row labels), then per contrast its survivors: voxel maps on the
+template with slices at cluster peaks (:mod:`bidsapp.reports.group_figures`) or the strongest parcels,
+edges or networks, with a note wherever a table is empty saying why.
+"""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bidsapp.config import GroupAnalysis
-from bidsapp.group.results import FeatureValues, GroupResult, SkippedAnalysis, VoxelContrast
+from bidsapp.group.results import FeatureContrast, FeatureValues, GroupResult, SkippedAnalysis, VoxelContrast
 from bidsapp.inputs.runs import Inventory
-from bidsapp.reports.html import figure, list_html, page, table_html
-from bidsapp.stats.design import GroupDesign
+from bidsapp.reports.group_figures import connectome, mean_matrix, node_networks, square, voxel_maps
+from bidsapp.reports.group_summary import (
+    UNITS,
+    Finding,
+    anchor,
+    empty_note,
+    finding,
+    stat_text,
+    summary_section,
+    survivors,
+)
+from bidsapp.reports.html import bar_table, column_heat_table, figure, list_html, page, table_html
 
-_TOP = 10
-#: Design rows labelled in the design figure (all rows are in the design table below it).
-_MAX_ROW_LABELS = 60
+#: Features listed per contrast, by decreasing |z|.
+TOP_FEATURES = 10
+#: Design rows shown before the design table folds away.
+_OPEN_ROWS = 60
 
 
-def design_figure(design: GroupDesign, rows: Sequence[str] = ()) -> str:
-    """The design matrix (rows: participants' maps, labelled by ``rows`` when given) and contrast weights as images.
+def design_section(analysis: GroupResult, shown: dict[bytes, str]) -> str:
+    """N per cell, the design matrix (participant IDs as row labels) and the contrasts by name, coloured tables.
 
-    Analyses of the same participants usually share their design: each distinct one is drawn once.
+    Analyses of the same participants usually share their design: the first shows it, the others link to it
+    (``shown`` maps each design drawn to the analysis that shows it).
     """
-    matrix = design.matrix.to_numpy(float)
-    weights = np.vstack([np.atleast_2d(c) for c in design.contrasts.values()]).astype(float)
-    names = tuple(name for name, c in design.contrasts.items() for _ in range(np.atleast_2d(c).shape[0]))
-    return _design_image(matrix.tobytes(), matrix.shape, tuple(map(str, design.matrix.columns)), tuple(rows),
-                         weights.tobytes(), weights.shape, names)
-
-
-@lru_cache(maxsize=16)
-def _design_image(matrix_bytes: bytes, shape: tuple[int, ...], columns: tuple[str, ...], rows: tuple[str, ...],
-                  weights_bytes: bytes, weights_shape: tuple[int, ...], names: tuple[str, ...]) -> str:
-    """:func:`design_figure`'s drawing, from hashable arguments (the arrays as bytes and shapes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrix = np.frombuffer(matrix_bytes).reshape(shape)
-    weights = np.frombuffer(weights_bytes).reshape(weights_shape)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [2, 3]})
-    left.imshow(matrix, aspect="auto", cmap="gray", interpolation="nearest")
-    left.set_xticks(range(len(columns)), columns, rotation=90, fontsize=7)
-    if rows and len(rows) <= _MAX_ROW_LABELS:
-        left.set_yticks(range(len(rows)), rows, fontsize=6)
-    else:
-        left.set_ylabel("maps")
-    left.set_title("design matrix", fontsize=9)
-    right.imshow(weights, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
-    right.set_yticks(range(len(names)), names, fontsize=7)
-    right.set_xticks(range(len(columns)), columns, rotation=90, fontsize=7)
-    right.set_title("contrasts", fontsize=9)
-    return figure(fig, "design matrix and contrasts")
-
-
-def design_section(analysis: GroupResult) -> str:
-    """N per cell, the design matrix (figure, and table with participant IDs as row labels), contrasts by name."""
     design = analysis.design
     cells = ", ".join(f"{cell}: {n}" for cell, n in analysis.cells.items())
     parts = [f"<p>{analysis.n} participant-level maps ({html.escape(design.test)} design); N per cell: "
-             f"{html.escape(cells or str(analysis.n))}.</p>", design_figure(design, analysis.rows)]
+             f"{html.escape(cells or str(analysis.n))}.</p>"]
     matrix = design.matrix.copy()
     if len(analysis.rows) == len(matrix):
         matrix.index = pd.Index(analysis.rows, name="row")
-    parts.append("<details><summary>Design matrix</summary>" + table_html(matrix.reset_index()) + "</details>")
     contrasts = pd.DataFrame([{"contrast": name, "test": "F" if np.ndim(weights) == 2 else "t",
                                **dict(zip(matrix.columns, np.atleast_2d(weights)[0], strict=True))}
                               for name, weights in design.contrasts.items()])
-    parts.append("<p>Contrasts (first row of each F contrast's weights):</p>" + table_html(contrasts))
+    key = (matrix.to_csv() + contrasts.to_csv()).encode()
+    if key in shown:
+        parts.append(f"<p>Design matrix and contrasts as in <a href='#{anchor(shown[key])}'>"
+                     f"{html.escape(shown[key])}</a>.</p>")
+        return "".join(parts)
+    shown[key] = analysis.name
+    table = column_heat_table(matrix.reset_index())
+    if len(matrix) > _OPEN_ROWS:
+        table = f"<details><summary>Design matrix ({len(matrix)} rows)</summary>{table}</details>"
+    parts.append(f"<figure><figcaption>design matrix and contrasts</figcaption><div class=panels>{table}"
+                 f"<div><p>Contrasts (first row of each F contrast's weights):</p>{column_heat_table(contrasts)}"
+                 "</div></div></figure>")
     return "".join(parts)
 
 
@@ -83,32 +76,54 @@ def skipped_section(skipped: Sequence[SkippedAnalysis]) -> tuple[str, str]:
                                 + table_html(table))
 
 
-def analysis_section(analysis: GroupResult) -> tuple[str, str]:
-    """(heading, HTML) of one group analysis."""
-    parts = [design_section(analysis)]
+def _feature_table(contrast: FeatureContrast, kind: str, settings: GroupAnalysis | None) -> str:
+    """The strongest features by |z| (all when few), with a note for each correction nothing survived."""
+    table = contrast.table
+    order = table["z"].abs().sort_values(ascending=False, na_position="last").index[:TOP_FEATURES]
+    unit = UNITS[kind]
+    caption = (f"All {len(table)} {unit}, strongest first" if len(table) <= TOP_FEATURES
+               else f"Strongest {TOP_FEATURES} of {len(table)} {unit} by |z|")
+    notes = "".join(f"<p class='note'>{html.escape(empty_note(contrast, kind, name, settings))}</p>"
+                    for name, count in contrast.surviving.items() if not count)
+    return f"{notes}<p>{caption}:</p>{table_html(table.loc[order])}"
+
+
+def analysis_section(analysis: GroupResult, settings: GroupAnalysis | None = None,
+                     findings: Mapping[tuple[str, str], Finding | None] | None = None,
+                     analyses: Sequence[GroupResult] = (), shown: dict[bytes, str] | None = None) -> tuple[str, str]:
+    """(heading, HTML) of one group analysis: design, then per contrast its survivors, maps or tables.
+
+    ``findings`` are the contrasts' strongest results (:func:`bidsapp.reports.group_summary.finding`),
+    ``analyses`` the run's others (a parcel analysis names the networks of an edge analysis's nodes).
+    """
+    findings = findings if findings is not None else {}
+    parts = [f"<span id='{anchor(analysis.name)}'></span>", design_section(analysis, {} if shown is None else shown)]
     if analysis.left_out:
         parts.append("<p class='warn'>Left out (participant-level output missing): "
                      + html.escape(", ".join(f"sub-{label}" for label in analysis.left_out)) + "</p>")
+    alpha = f" at alpha {settings.alpha}" if settings is not None else ""
     for contrast in analysis.contrasts:
-        surviving = ", ".join(f"{name}: {count}" for name, count in contrast.surviving.items()) or "none requested"
-        df = "/".join(str(d) for d in contrast.df)
-        parts.append(f"<h3>{html.escape(contrast.name)} ({contrast.stat_type}, df {df})</h3>"
-                     f"<p>Surviving at alpha, per correction: {html.escape(surviving)}</p>")
+        surviving = "; ".join(f"{name}: {text}" for name, text in survivors(contrast, analysis.kind).items())
+        found = findings.get((analysis.name, contrast.name))
+        strongest = ("" if found is None else f"<p>Strongest: {html.escape(found.where)}, "
+                     f"{html.escape(stat_text(contrast.stat_type, contrast.df, found.value, found.p))} "
+                     "(uncorrected).</p>")
+        parts.append(f"<h3>{html.escape(contrast.name)}: {stat_text(contrast.stat_type, contrast.df)}</h3>"
+                     f"<p>Surviving{alpha}, per correction: {html.escape(surviving or 'none requested')}</p>"
+                     f"{strongest}")
         if isinstance(contrast, VoxelContrast):
-            parts.append(_glass_brains(contrast))
-            for name, clusters in contrast.clusters.items():
-                parts.append(f"<p>Clusters, {html.escape(name)}:</p>" + table_html(clusters.head(_TOP)))
+            parts.append(voxel_maps(contrast, found, settings))
         else:
-            table = contrast.table
-            order = table["z"].abs().sort_values(ascending=False, na_position="last").index[:_TOP]
-            parts.append(f"<p>Strongest {_TOP} of {len(table)}:</p>" + table_html(table.loc[order]))
-            if analysis.kind == "parcels" and {"network", "hemisphere"} <= set(table.columns):
-                parts.append(_network_bars(table, contrast.name))
+            parts.append(_feature_table(contrast, analysis.kind, settings))
+            if analysis.kind == "parcels" and {"network", "hemisphere"} <= set(contrast.table.columns):
+                parts.append(_network_bars(contrast.table, contrast.name))
     features = analysis.features
     if features is not None and analysis.kind in ("edges", "networks"):
-        parts.append(_mean_matrix(features))
+        nodes, _ = square(features)
+        networks = node_networks(nodes, analyses) if analysis.kind == "edges" else None
+        parts.append(mean_matrix(features, networks))
     if features is not None and analysis.kind == "edges" and features.coordinates is not None:
-        parts.append(_connectome(features))
+        parts.append(connectome(features))
     if features is not None and analysis.kind == "networks" and features.groups:
         parts.append(_network_comparison(features))
     return analysis.name, "".join(parts)
@@ -134,73 +149,11 @@ def _network_comparison(features: FeatureValues) -> str:
     return figure(fig, "within-network connectivity by group")
 
 
-def _glass_brains(contrast: VoxelContrast) -> str:
-    from nilearn import plotting
-
-    figures = []
-    for label, key in (("unthresholded z", "z"), *((f"z surviving {name}", name) for name in contrast.surviving)):
-        if key not in contrast.maps:
-            continue
-        display = plotting.plot_glass_brain(str(contrast.maps[key]), colorbar=True, plot_abs=False,
-                                            title=f"{contrast.name}: {label}")
-        figures.append(figure(display.frame_axes.figure, label))
-    return "".join(figures)
-
-
 def _network_bars(table: pd.DataFrame, name: str) -> str:
-    import matplotlib.pyplot as plt
-
+    """Mean effect (or mean) of each network's parcels per hemisphere, as bars about zero."""
     values = "effect" if "effect" in table else "mean"
     means = table.groupby(["network", "hemisphere"])[values].mean().unstack("hemisphere")
-    fig, axis = plt.subplots(figsize=(8, 3))
-    means.plot.bar(ax=axis)
-    axis.set_ylabel(f"mean {values}")
-    axis.set_title(f"{name}: network x hemisphere", fontsize=9)
-    return figure(fig, "network by hemisphere bars")
-
-
-def _square(features: FeatureValues) -> tuple[list[str], np.ndarray]:
-    """The group-mean values as a symmetric node x node matrix (node order of first appearance)."""
-    labels = features.labels
-    nodes = list(dict.fromkeys([*labels["node_a"], *labels["node_b"]]))
-    index = {node: i for i, node in enumerate(nodes)}
-    matrix = np.full((len(nodes), len(nodes)), np.nan)
-    for (a, b), value in zip(labels[["node_a", "node_b"]].itertuples(index=False), features.mean, strict=True):
-        matrix[index[a], index[b]] = matrix[index[b], index[a]] = value
-    return nodes, matrix
-
-
-def _connectome(features: FeatureValues) -> str:
-    """The strongest group-mean edges (at most 100) on a glass brain, at the parcel centroids."""
-    from nilearn import plotting
-
-    nodes, matrix = _square(features)
-    coordinates = features.coordinates
-    if coordinates is None or len(coordinates) != len(nodes):
-        return ""
-    keep = np.isfinite(coordinates).all(axis=1)
-    shown = np.nan_to_num(matrix[np.ix_(keep, keep)])
-    np.fill_diagonal(shown, 0)
-    n_edges = len(shown) * (len(shown) - 1) // 2
-    kept = min(100, n_edges)
-    display = plotting.plot_connectome(shown, coordinates[keep], edge_threshold=f"{100 * (1 - kept / n_edges):.4f}%",
-                                       node_size=6, title=f"strongest {kept} group-mean edges")
-    return figure(display.frame_axes.figure, "connectome of the strongest edges")
-
-
-def _mean_matrix(features: FeatureValues) -> str:
-    import matplotlib.pyplot as plt
-
-    nodes, matrix = _square(features)
-    fig, axis = plt.subplots(figsize=(5, 4.5))
-    limit = np.nanmax(np.abs(matrix)) if np.isfinite(matrix).any() else 1
-    image = axis.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-    if len(nodes) <= 30:
-        axis.set_xticks(range(len(nodes)), nodes, rotation=90, fontsize=6)
-        axis.set_yticks(range(len(nodes)), nodes, fontsize=6)
-    fig.colorbar(image, ax=axis, label="group mean (Fisher z)")
-    axis.set_title("group-mean connectivity", fontsize=9)
-    return figure(fig, "group mean connectivity")
+    return bar_table(means, f"{name}: mean {values} per network and hemisphere")
 
 
 def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: list[Path], version: str,
@@ -222,7 +175,12 @@ def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: l
         Analyses that could not be estimated, with why.
     """
     participants = table["participant_id"].nunique()
-    sections = [("Inputs", list_html(str(root) for root in inventory.roots))]
+    findings = {(analysis.name, contrast.name): finding(contrast, analysis.kind)
+                for analysis in analyses for contrast in analysis.contrasts}
+    corrections = list(dict.fromkeys(name for analysis in analyses for contrast in analysis.contrasts
+                                     for name in contrast.surviving))
+    sections = [("Summary", summary_section(analyses, skipped, corrections, findings)),
+                ("Inputs", list_html(str(root) for root in inventory.roots))]
     if settings is not None:
         permutations = (f"; FWE p values by permutation, (1 + #{{null &ge; observed}}) / (1 + n_perm) over "
                         f"{settings.n_perm} random resamples (seed {settings.random_seed}), or exact over every sign "
@@ -234,7 +192,8 @@ def render_group_report(table: pd.DataFrame, *, inventory: Inventory, missing: l
         sections.append(("Group model", f"<p>{html.escape(test)}; corrections "
                          f"{html.escape(', '.join(settings.corrections))} at alpha {settings.alpha}"
                          f"{permutations}{clusters}; {len(analyses)} analyses ran, {len(skipped)} skipped.</p>"))
-    sections += [analysis_section(analysis) for analysis in analyses]
+    shown: dict[bytes, str] = {}
+    sections += [analysis_section(analysis, settings, findings, analyses, shown) for analysis in analyses]
     if skipped:
         sections.append(skipped_section(skipped))
     if missing:

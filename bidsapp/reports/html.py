@@ -220,3 +220,51 @@ def line_chart(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: s
                  f"{html.escape(xlabel)}</text><text transform='translate(14,{(top + height - bottom) / 2}) "
                  f"rotate(-90)' text-anchor='middle'>{html.escape(ylabel)}</text></svg>")
     return "".join(parts)
+
+
+def column_heat_table(table: pd.DataFrame) -> str:
+    """A DataFrame as an HTML table, each numeric column's cells coloured by the column's own largest |value|.
+
+    Text columns (participant IDs, contrast names) stay plain cells; a design matrix's dummy codes and
+    centred covariates each span the whole colour map.
+    """
+    header = "".join(f"<th>{html.escape(str(column))}</th>" for column in table.columns)
+    columns = []
+    for _, values in table.items():
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            numbers = values.to_numpy(float)
+            limit = float(np.nanmax(np.abs(numbers), initial=0.0)) or 1.0
+            ink = np.where(np.abs(numbers) > 0.6 * limit, "#fff", "#000")
+            columns.append([f"<td class=num style='background:{_hex(colour)};color:{text}'>{_number(value)}</td>"
+                            for value, colour, text in zip(numbers, colour_bytes(numbers, limit).tolist(), ink,
+                                                           strict=True)])
+        else:
+            columns.append([f"<td>{html.escape(str(value))}</td>" for value in values])
+    rows = "".join(f"<tr>{''.join(cells)}</tr>" for cells in zip(*columns, strict=True))
+    return f"<table class=heat><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def threshold_scale(threshold: float, limit: float, label: str) -> str:
+    """The legend of a thresholded map: blue to cyan from ``-threshold`` to ``-limit``, red to yellow above."""
+    return (f"<div class=scale><span>{-limit:.3g}</span><span class=bar style='background:linear-gradient("
+            f"to right, #00ffff, #0000ff)'></span><span>{-threshold:.3g}</span> | <span>{threshold:.3g}</span>"
+            f"<span class=bar style='background:linear-gradient(to right, #ff0000, #ffff00)'></span>"
+            f"<span>{limit:.3g}</span> {html.escape(label)}</div>")
+
+
+def sequential_colours(values: np.ndarray, low: float, high: float, cmap: str = "YlOrRd") -> np.ndarray:
+    """RGBA bytes of ``values`` on a sequential map from ``low`` (pale) to ``high`` (dark); its first quarter unused.
+
+    The palest quarter of the map is left out so that the lowest values still show on white or grey.
+    """
+    from matplotlib import colormaps
+
+    level = np.clip((np.asarray(values, dtype=float) - low) / ((high - low) or 1.0), 0, 1)
+    return colormaps[cmap](0.25 + 0.75 * level, bytes=True)
+
+
+def sequential_scale(low: float, high: float, label: str, cmap: str = "YlOrRd") -> str:
+    """A horizontal colour bar of :func:`sequential_colours` from ``low`` to ``high`` (CSS gradient)."""
+    stops = ", ".join(_hex(c) for c in sequential_colours(np.linspace(low, high, 11), low, high, cmap).tolist())
+    return (f"<div class=scale><span>{low:.3g}</span><span class=bar style='background:linear-gradient("
+            f"to right, {stops})'></span><span>{high:.3g}</span> {html.escape(label)}</div>")

@@ -275,7 +275,7 @@ def _level_contrasts(levels: Sequence[str], f_name: str, option: str, with_f: bo
     for i, j in combinations(range(len(levels)), 2):
         vector = np.zeros(len(levels))
         vector[i], vector[j] = 1.0, -1.0
-        contrasts[f"{names[i][0].lower()}{names[i][1:]}Minus{names[j]}"] = vector
+        contrasts[f"{_lead(names[i])}Minus{names[j]}"] = vector
     return contrasts
 
 
@@ -344,6 +344,11 @@ def _camel(label: str) -> str:
     """BIDS-safe contrast label part: alphanumerics only, first letter upper case."""
     cleaned = re.sub(r"[^0-9a-zA-Z]", "", str(label))
     return cleaned[:1].upper() + cleaned[1:]
+
+
+def _lead(name: str) -> str:
+    """A contrast name's first part: ``Control`` becomes ``control``; an acronym (``CONTROL``, ``SCHZ``) is kept."""
+    return name if name[1:2].isupper() else name[:1].lower() + name[1:]
 
 
 def _names(values: Sequence[object] | pd.Series | pd.Index) -> str:
