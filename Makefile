@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo_output
 
-.PHONY: demo run-demo test lint install benchmarks lock container-check slurm-check clean
+.PHONY: demo run-demo test lint install browser screenshots benchmarks lock container-check slurm-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,21 @@ run-demo:
 
 # Install the test dependencies, lint and type-check the package, then run the whole suite (slow end-to-end tests
 # included): a lint or type error fails the target before any test runs.
-test: install lint
+test: install lint browser
 	$(BIN)/python -m pytest -ra
+
+# Headless Chromium and its WebDriver from Debian's packages, installed when missing: the report tests
+# (tests/reports/test_browser.py) and make screenshots drive them. Test-only: the Docker image has neither.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "installing chromium and chromium-driver"; \
+		timeout 600 apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq chromium chromium-driver > /dev/null; \
+	fi
+
+# One screenshot per report type (participant and group, fMRIPrep and HCP) of a demo run, into docs/images/.
+screenshots: demo browser
+	$(BIN)/python docs/screenshots.py $(DEMO_DIR)/results docs/images
 
 # Lint (ruff: pycodestyle, pyflakes, import order, numpy docstrings, pyupgrade, bugbear) and type-check (mypy) the
 # package; both are configured in pyproject.toml.

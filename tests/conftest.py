@@ -19,6 +19,20 @@ def demo(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def demo_results(demo, tmp_path_factory):
+    """Participant then group level on the demo's fMRIPrep and HCP parts, run once per test session."""
+    from bidsapp.cli import main
+
+    out = tmp_path_factory.mktemp("results")
+    work = out / "work"
+    codes = {}
+    for name, bids_dir in (("fmriprep", demo.bids_dir), ("hcp", demo.hcp_dir)):
+        for level in ("participant", "group"):
+            codes[name, level] = main([str(bids_dir), str(out / name), level, "-w", str(work), "--nprocs", "2"])
+    return out, codes
+
+
+@pytest.fixture(scope="session")
 def fmriprep_templates(tmp_path_factory):
     """Small fMRIPrep datasets, one per confounds naming, built once; copy before changing them."""
     root = tmp_path_factory.mktemp("fmriprep_templates")

@@ -27,18 +27,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def demo_results(demo, tmp_path_factory):
-    """Participant then group level on the demo's fMRIPrep and HCP parts."""
-    out = tmp_path_factory.mktemp("results")
-    work = out / "work"
-    codes = {}
-    for name, bids_dir in (("fmriprep", demo.bids_dir), ("hcp", demo.hcp_dir)):
-        for level in ("participant", "group"):
-            codes[name, level] = main([str(bids_dir), str(out / name), level, "-w", str(work), "--nprocs", "2"])
-    return out, codes
-
-
 def test_invalid_bids_exit_16(fmriprep, tmp_path, capsys):
     bids_dir = fmriprep("21+")
     (bids_dir / "sub-01" / "func" / "sub-01_task-rest_bold.json").write_text("{not json")

@@ -297,7 +297,7 @@ def write_report(context: Context, participant: str, prepared, groups) -> None:
             strategy.scrub.fd_threshold_mm if strategy.scrub else None, item.carpet,
             paths.get("relmat:correlation"), context.atlas.networks,
             [(s.name, (s.x, s.y, s.z), paths[f"seed:{s.name}:r"]) for s in analysis.seeds],
-            backgrounds[id(item)]))
+            backgrounds[id(item)], strategy.scrub.std_dvars_threshold if strategy.scrub else None))
     tasks = []
     for group in groups:
         paths = task_paths(context.writer, group.entities, group.runs[0].space, context.atlas, group.contrasts)

@@ -1,9 +1,11 @@
 """The participant HTML report for fMRIPrep data.
 
-Per run: framewise displacement with the censored volumes marked, a carpet
-plot of the raw data (Power 2017), the correlations among the nuisance
-regressors, and the connectivity matrix and seed maps; per task: the design
-matrices and each contrast's z map.
+Per run: framewise displacement with the censored volumes marked and the FD
+threshold drawn, DVARS, a carpet plot of the raw data (Power 2017), the
+correlations among the nuisance regressors, and the connectivity matrix and
+seed maps; per task: the design matrices and each contrast's z map, sliced
+through the largest cluster beyond the threshold. Whatever is missing is said
+in a note, with the reason.
 
 No matplotlib axes are laid out (that took seconds per participant; the
 drawing functions are :mod:`bidsapp.reports.html`'s): the framewise displacement is an inline SVG
@@ -21,8 +23,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
-from bidsapp.reports.html import colour_bytes, colour_scale, line_chart, matrix_html, page, png_html
+from bidsapp.reports.html import (
+    colour_bytes,
+    colour_scale,
+    line_chart,
+    matrix_html,
+    note_html,
+    page,
+    png_html,
+)
+from bidsapp.steps.qc import FD_THRESHOLD_MM
 
 #: |z| shown on contrast maps (p < 0.001 one-sided), and |r| on seed maps.
 Z_THRESHOLD = 3.09
@@ -39,6 +51,8 @@ DESIGN_COLUMN_PIXELS = 10
 DESIGN_HEIGHT = 300
 #: Screen pixels per voxel row of a map's slices.
 MAP_ROW_HEIGHT = 220
+#: DVARS columns of the (snake_case) confounds table, the first present is drawn.
+DVARS_COLUMNS = {"std_dvars": "standardised DVARS", "dvars": "DVARS"}
 _WHITE, _RED, _GREEN = (255, 255, 255, 255), (214, 39, 40, 255), (44, 160, 44, 255)
 
 
@@ -55,7 +69,8 @@ class RunSection:
         The regressors the strategy selected.
     censored : list of int
     fd_threshold_mm : float, optional
-        Scrubbing threshold, drawn on the FD plot.
+        Scrubbing threshold, drawn on the FD plot (without scrubbing, the
+        high-motion threshold of the QC table is drawn).
     carpet : ndarray of shape (n_volumes, n_voxels), optional
         A sample of raw voxel series; None when the run was not read again.
     correlation : Path, optional
@@ -65,6 +80,8 @@ class RunSection:
     seed_maps : list of (name, coordinates, Path)
     background : nibabel image
         Shown under the maps: the run's mean image, or its brain mask.
+    std_dvars_threshold : float, optional
+        Scrubbing threshold of the standardised DVARS, drawn on its plot.
     """
 
     name: str
@@ -77,6 +94,7 @@ class RunSection:
     networks: Sequence[str] | None = None
     seed_maps: list = field(default_factory=list)
     background: object = None
+    std_dvars_threshold: float | None = None
 
 
 @dataclass
@@ -94,16 +112,23 @@ def render(participant: str, strategy_text: str, runs: Sequence[RunSection], tas
     """The report page of one participant."""
     sections = [("Denoising", f"<p>{html.escape(strategy_text)}</p>")]
     for run in runs:
-        parts = [_figure(_motion_html(run), f"Framewise displacement and carpet plot of {run.name}")]
-        if run.carpet is None:
-            parts.append("<p class='note'>Carpet plot not redrawn: the run's outputs were complete.</p>")
+        parts = [_figure(_fd_html(run), f"Framewise displacement of {run.name}"), _dvars_figure(run)]
+        parts.append(note_html("Carpet plot not redrawn: the run's outputs were complete.") if run.carpet is None
+                     else _figure(carpet_html(run.carpet, run.censored), f"Carpet plot of {run.name}"))
         parts.append(_figure(_confound_html(run), f"Correlations of the nuisance regressors of {run.name}"))
-        if run.correlation is not None and run.correlation.is_file():
+        if run.correlation is None:
+            parts.append(note_html("No connectivity matrix: correlation is not among --connectivity."))
+        elif not run.correlation.is_file():
+            parts.append(note_html(f"No connectivity matrix: {run.correlation.name} was not written."))
+        else:
             parts.append(_figure(_matrix_html(run), f"Connectivity matrix of {run.name}"))
         maps = [(path, f"{name}: seed-to-voxel r (|r| > {R_THRESHOLD})", R_THRESHOLD, coordinates)
                 for name, coordinates, path in run.seed_maps if path.is_file()]
         if maps:
             parts.append(_figure(maps_html(maps, run.background, "r"), f"Seed maps of {run.name}"))
+        else:
+            parts.append(note_html("No seed maps: no --seeds given." if not run.seed_maps
+                               else "No seed maps: their files were not written."))
         sections.append((run.name, "".join(parts)))
     for task in tasks:
         parts = [_figure(_design_html(task.designs), f"Design matrices of {task.name}")]
@@ -111,6 +136,9 @@ def render(participant: str, strategy_text: str, runs: Sequence[RunSection], tas
                 if path.is_file()]
         if maps:
             parts.append(_figure(maps_html(maps, task.background, "z"), f"Contrast z maps of {task.name}"))
+        else:
+            parts.append(note_html("No contrast maps: the task has no contrast (--contrast or the model file)."
+                               if not task.z_maps else "No contrast maps: their files were not written."))
         sections.append((task.name, "".join(parts)))
     return page(f"sub-{participant}", f"bidsapp {version} participant report", sections)
 
@@ -126,15 +154,35 @@ def _grey(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.stack([grey, grey, grey, np.full_like(grey, 255)], axis=-1)
 
 
-def _motion_html(run: RunSection) -> str:
-    """Framewise displacement, censored volumes in red, over the carpet plot (z-scored raw voxel series)."""
+def _fd_html(run: RunSection) -> str:
+    """Framewise displacement, censored volumes in red, the threshold a dashed line labelled with its value.
+
+    The threshold is the strategy's scrubbing threshold, else the high-motion
+    threshold of the QC table (:data:`~bidsapp.steps.qc.FD_THRESHOLD_MM`).
+    """
     title = f"Framewise displacement; {len(run.censored)} volumes censored (red)"
     fd = run.confounds.get("framewise_displacement")
     if fd is None:
         fd, title = pd.Series(np.zeros(len(run.confounds))), f"{title}; no framewise_displacement column"
-    chart = line_chart({"FD": fd.to_numpy(float)}, title, "volume", "FD (mm)", shaded=run.censored,
-                       level=run.fd_threshold_mm)
-    return chart if run.carpet is None else f"{chart}<div>{carpet_html(run.carpet, run.censored)}</div>"
+    if run.fd_threshold_mm is not None:
+        level, label = run.fd_threshold_mm, f"{run.fd_threshold_mm:g} mm: scrubbing threshold"
+    else:
+        level, label = FD_THRESHOLD_MM, f"{FD_THRESHOLD_MM:g} mm: high-motion threshold (QC table; not scrubbed)"
+    return line_chart({"FD": fd.to_numpy(float)}, title, "volume", "FD (mm)", shaded=run.censored,
+                      level=level, level_label=label)
+
+
+def _dvars_figure(run: RunSection) -> str:
+    """DVARS of the first :data:`DVARS_COLUMNS` column present, else a caption saying the table has none."""
+    column = next((name for name in DVARS_COLUMNS if name in run.confounds), None)
+    if column is None:
+        return _figure("", f"No DVARS plot for {run.name}: its confounds table has no "
+                       f"{' or '.join(DVARS_COLUMNS)} column (fMRIPrep 1.0 tables may lack it).")
+    threshold = run.std_dvars_threshold if column == "std_dvars" else None
+    chart = line_chart({column: run.confounds[column].to_numpy(float)}, f"{DVARS_COLUMNS[column]} ({column})",
+                       "volume", DVARS_COLUMNS[column], shaded=run.censored, level=threshold,
+                       level_label=f"{threshold:g}: scrubbing threshold" if threshold is not None else "")
+    return _figure(chart, f"{DVARS_COLUMNS[column]} of {run.name}, from the confounds table's {column} column")
 
 
 def carpet_html(carpet: np.ndarray, censored: Sequence[int]) -> str:
@@ -192,10 +240,11 @@ def maps_html(maps: list, background, label: str) -> str:
     """Statistical maps, one row of three orthogonal slices each, as one image with the titles beside the rows.
 
     ``maps`` holds (path, title, threshold, coordinates in mm or None): the
-    slices go through the coordinates (marked green), else through the voxel of
-    largest |value|; values beyond the threshold are coloured on a symmetric
-    scale to the largest |value| of all maps, over the grey background (white
-    outside it).
+    slices go through the coordinates (marked green), else through the centre
+    of the largest cluster beyond the threshold (:func:`slice_centre`); values
+    beyond the threshold are coloured on a symmetric scale to the largest
+    |value| of all maps, over the grey background (white outside it). A map
+    with no value beyond its threshold says so in its title.
     """
     import nibabel as nib
 
@@ -205,23 +254,40 @@ def maps_html(maps: list, background, label: str) -> str:
     images = [nib.as_closest_canonical(nib.load(path)) for path, _, _, _ in maps]
     values = [np.nan_to_num(np.asarray(img.dataobj, dtype=float)) for img in images]
     limit = max(float(np.abs(v).max(initial=0.0)) for v in values) or 1.0
-    rgba = np.concatenate([_ortho(stat, under, grey, _centre(stat, img.affine, coordinates), threshold, limit,
-                                  coordinates is not None)
+    rgba = np.concatenate([_ortho(stat, under, grey, slice_centre(stat, img.affine, threshold, coordinates),
+                                  threshold, limit, coordinates is not None)
                            for stat, img, (_, _, threshold, coordinates) in zip(values, images, maps, strict=True)])
     height = MAP_ROW_HEIGHT * len(maps)
     width = height * rgba.shape[1] / rgba.shape[0]
-    titles = "".join(f"<div style='flex:1'>{html.escape(title)}</div>" for _, title, _, _ in maps)
+    titles = "".join(f"<div style='flex:1'>{html.escape(title)}"
+                     f"{'' if (np.abs(stat) > threshold).any() else ' (no value beyond the threshold)'}</div>"
+                     for stat, (_, title, threshold, _) in zip(values, maps, strict=True))
     return (f"<div class=matrix><div class=rows style='height:{height}px'>{titles}</div>"
             f"{png_html(rgba, 'statistical maps', f'width:{width:.0f}px')}</div>{colour_scale(limit, label)}")
 
 
-def _centre(stat: np.ndarray, affine: np.ndarray, coordinates: Sequence[float] | None) -> np.ndarray:
-    """The voxel nearest ``coordinates`` (mm), else the voxel of largest |value|, inside the grid."""
-    if coordinates is None:
-        centre = np.asarray(np.unravel_index(np.argmax(np.abs(stat)), stat.shape))
-    else:
+def slice_centre(stat: np.ndarray, affine: np.ndarray, threshold: float,
+                 coordinates: Sequence[float] | None = None) -> np.ndarray:
+    """The voxel the slices of a map go through, inside the grid.
+
+    The voxel nearest ``coordinates`` (mm) when given; else the centre of mass
+    of the largest cluster of values beyond ``threshold`` (face-connected
+    voxels of one sign, as :func:`scipy.ndimage.label`), rounded; else, when no
+    value is beyond it, the voxel of largest |value|.
+    """
+    if coordinates is not None:
         centre = np.round(np.linalg.solve(affine, np.r_[coordinates, 1.0])[:3]).astype(int)
-    return np.clip(centre, 0, np.array(stat.shape) - 1)
+        return np.clip(centre, 0, np.array(stat.shape) - 1)
+    largest, size = None, 0
+    for beyond in (stat > threshold, stat < -threshold):
+        labels, count = ndimage.label(beyond)
+        if count:
+            sizes = np.bincount(labels.ravel())[1:]
+            if sizes.max() > size:
+                largest, size = labels == np.argmax(sizes) + 1, int(sizes.max())
+    if largest is None:
+        return np.asarray(np.unravel_index(np.argmax(np.abs(stat)), stat.shape))
+    return np.round(ndimage.center_of_mass(largest)).astype(int)
 
 
 def _ortho(stat: np.ndarray, background: np.ndarray, grey: tuple[float, float], centre: np.ndarray,

@@ -2,11 +2,12 @@
 
 :func:`page` assembles titled sections; :func:`figure` embeds a matplotlib
 figure as an inline PNG, :func:`png_html` an image array; :func:`table_html`
-renders a DataFrame. Figures drawn without matplotlib axes (seconds faster per
-report): :func:`matrix_html` (a grouped matrix as a PNG), :func:`heat_table`
-and :func:`bar_table` (HTML tables with coloured cells or bars),
-:func:`line_chart` (inline SVG) and :func:`colour_scale`, all on the diverging
-map :data:`CMAP` (:func:`colour_bytes`).
+renders a DataFrame. Figures drawn without matplotlib (seconds faster per
+report; :func:`png_bytes` encodes the PNG with zlib): :func:`matrix_html` (a
+grouped matrix as a PNG), :func:`heat_table` and :func:`bar_table` (HTML
+tables with coloured cells or bars), :func:`line_chart` (inline SVG) and
+:func:`colour_scale`, all on the diverging map :data:`CMAP`
+(:func:`colour_bytes`, matplotlib's ``RdBu_r`` from its ColorBrewer stops).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import struct
+import zlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -21,6 +24,28 @@ import pandas as pd
 
 #: Colour map of signed values (negative blue, positive red).
 CMAP = "RdBu_r"
+#: Colours of :data:`CMAP`'s look-up table (matplotlib's default).
+_CMAP_LEVELS = 256
+
+
+def _cmap_table() -> np.ndarray:
+    """:data:`CMAP`'s look-up table as RGBA bytes, interpolated as matplotlib does (the same bytes).
+
+    The stops are ColorBrewer's RdBu, reversed (lowest value first).
+    """
+    stops = np.array([(5, 48, 97), (33, 102, 172), (67, 147, 195), (146, 197, 222), (209, 229, 240),
+                      (247, 247, 247), (253, 219, 199), (244, 165, 130), (214, 96, 77), (178, 24, 43),
+                      (103, 0, 31)]) / 255.0
+    at = (1.0 - np.linspace(0.0, 1.0, len(stops))[::-1]) * (_CMAP_LEVELS - 1)
+    levels = (_CMAP_LEVELS - 1) * np.linspace(0.0, 1.0, _CMAP_LEVELS)
+    after = np.searchsorted(at, levels)[1:-1]
+    distance = ((levels[1:-1] - at[after - 1]) / (at[after] - at[after - 1]))[:, None]
+    inner = distance * (stops[after] - stops[after - 1]) + stops[after - 1]
+    rgb = np.concatenate([stops[:1], inner, stops[-1:]])
+    return np.c_[(rgb * 255).astype(np.uint8), np.full(_CMAP_LEVELS, 255, np.uint8)]
+
+
+_CMAP_BYTES = _cmap_table()
 #: Screen pixels per image pixel of a matrix (:func:`matrix_html`; browsers scale it up unsmoothed).
 SCREEN_PIXELS_PER_CELL = 1.5
 _LINE_COLOURS = ("#1f77b4", "#d62728")
@@ -63,18 +88,33 @@ def figure(fig, alt: str) -> str:
     return f"<figure>{_img(buffer.getvalue(), alt)}</figure>"
 
 
-def png_html(rgba, alt: str, style: str = "") -> str:
-    """Embed an image given as an (rows, columns, 4) array of RGBA bytes as an inline PNG."""
-    from matplotlib.image import imsave
+def png_bytes(rgba: np.ndarray) -> bytes:
+    """An (rows, columns, 4) array of RGBA bytes as a PNG file (8-bit RGBA, no filter, zlib level 1)."""
+    rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+    rows, columns = rgba.shape[:2]
+    scanlines = np.concatenate([np.zeros((rows, 1), np.uint8), rgba.reshape(rows, 4 * columns)], axis=1)
 
-    buffer = io.BytesIO()
-    imsave(buffer, rgba, format="png", pil_kwargs={"compress_level": 1})  # 4x faster than the default 6, as small
-    return _img(buffer.getvalue(), alt, style)
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", columns, rows, 8, 6, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 1))
+            + chunk(b"IEND", b""))
+
+
+def png_html(rgba: np.ndarray, alt: str, style: str = "") -> str:
+    """Embed an image given as an (rows, columns, 4) array of RGBA bytes as an inline PNG."""
+    return _img(png_bytes(rgba), alt, style)
 
 
 def _img(png: bytes, alt: str, style: str = "") -> str:
     styled = f" style='{html.escape(style)}'" if style else ""
     return f"<img alt='{html.escape(alt)}'{styled} src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+
+
+def note_html(text: str) -> str:
+    """A note in grey: why a figure or table is missing or empty."""
+    return f"<p class='note'>{html.escape(text)}</p>"
 
 
 def list_html(items: Iterable[str]) -> str:
@@ -103,10 +143,15 @@ def _cell(value) -> str:
 
 
 def colour_bytes(values: np.ndarray, limit: float) -> np.ndarray:
-    """RGBA bytes of ``values`` on :data:`CMAP` from ``-limit`` to ``limit`` (NaN white)."""
-    from matplotlib import colormaps
+    """RGBA bytes of ``values`` on :data:`CMAP` from ``-limit`` to ``limit`` (NaN white).
 
-    colours = colormaps[CMAP]((np.asarray(values, dtype=float) / limit + 1) / 2, bytes=True)
+    As matplotlib's colour maps: the value picks one of :data:`_CMAP_LEVELS`
+    colours, values beyond the limits the end colours.
+    """
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        index = np.clip(np.nan_to_num((values / limit + 1) / 2 * _CMAP_LEVELS), 0, _CMAP_LEVELS - 1).astype(int)
+    colours = _CMAP_BYTES[index]
     colours[np.isnan(values)] = 255
     return colours
 
@@ -179,10 +224,12 @@ def bar_table(means: pd.DataFrame, title: str) -> str:
 
 
 def line_chart(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str,
-               width: int = 720, height: int = 250, *, shaded: Sequence[int] = (), level: float | None = None) -> str:
+               width: int = 720, height: int = 250, *, shaded: Sequence[int] = (), level: float | None = None,
+               level_label: str = "") -> str:
     """Lines as an inline SVG chart: one polyline per series, y ticks at the extremes and at zero.
 
-    ``shaded`` x positions are marked by red bands, ``level`` by a dashed red line.
+    ``shaded`` x positions are marked by red bands, ``level`` by a dashed red
+    line with ``level_label`` written above its left end.
     """
     left, right, top, bottom = 55, 10, 30, 40
     values = np.concatenate([np.asarray(v, dtype=float) for v in series.values()] + [[] if level is None else [level]])
@@ -206,7 +253,8 @@ def line_chart(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: s
               f"height='{height - top - bottom}' fill='#d62728' fill-opacity='0.3'/>" for x in shaded]
     if level is not None:
         parts.append(f"<line x1='{left}' x2='{width - right}' y1='{y(level):.1f}' y2='{y(level):.1f}' "
-                     "stroke='#d62728' stroke-dasharray='4 3'/>")
+                     "stroke='#d62728' stroke-dasharray='4 3'/>"
+                     f"<text x='{left + 4}' y='{y(level) - 4:.1f}' fill='#d62728'>{html.escape(level_label)}</text>")
     for k, (label, line) in enumerate(series.items()):
         line = np.asarray(line, dtype=float)
         keep = np.isfinite(line)

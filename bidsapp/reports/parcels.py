@@ -5,7 +5,8 @@ problems; the combined resting connectivity matrix ordered by network with the
 network means, and the connectivity profile of a seed parcel (R_FEF) split by
 hemisphere; the network x hemisphere mean effect of every contrast as bars, the
 parcels ranked by |effect|, and, when the dataset has ``atlas.npz``, each
-task's first contrast on the fsaverage5 surface (nilearn ships the mesh).
+task's first contrast on the fsaverage5 surface (nilearn ships the mesh). A
+section or table with nothing to show says why in a note.
 
 No matplotlib axes are laid out (that took seconds per participant): the
 connectivity matrix is a PNG with one pixel per parcel pair, the profile an
@@ -35,6 +36,7 @@ from bidsapp.reports.html import (
     heat_table,
     line_chart,
     matrix_html,
+    note_html,
     page,
     png_html,
     table_html,
@@ -90,7 +92,9 @@ def contrasts_section(statmaps: dict[str, pd.DataFrame], parcels: pd.DataFrame) 
     for title, table in statmaps.items():
         ranked = rank_parcels(table["effect"].to_numpy(), parcels, TOP_PARCELS).rename(columns={"value": "effect"})
         ranked["z"] = table.set_index("name").loc[ranked["name"], "z"].to_numpy()
-        parts.append(f"<h3>{html.escape(title)}: parcels by |effect|</h3>{table_html(ranked)}")
+        body = (table_html(ranked) if len(ranked) else
+                note_html("No parcel to rank: every parcel's effect is n/a (flat or missing in every run)."))
+        parts.append(f"<h3>{html.escape(title)}: parcels by |effect|</h3>{body}")
     return "".join(parts)
 
 
@@ -209,10 +213,15 @@ def render_participant_report(job: ParticipantJob, parcels: pd.DataFrame, rest: 
     if warnings:
         sections.append(("Input problems", "<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
                          + "</ul>"))
+    if not rest:
+        sections.append(("Resting connectivity", note_html("No resting runs: no connectivity to show.")))
     for plan in rest:
         correlation = plan.outputs.get(("combined", "pearsoncorrelation", None))
         matrix = None if correlation is None else _output(correlation.path, written, read_relmat)
         if matrix is None:
+            sections.append(("Resting connectivity", note_html(
+                "No correlation matrix: pearsoncorrelation is not among --connectivity." if correlation is None
+                else f"No correlation matrix: {correlation.path.name} was not written.")))
             continue
         networks = plan.outputs.get(("combined", "pearsoncorrelation", "networks"))
         means = None if networks is None else _output(networks.path, written, read_relmat)
@@ -234,5 +243,8 @@ def render_participant_report(job: ParticipantJob, parcels: pd.DataFrame, rest: 
             body += "".join(surface_section(statmaps[title]["effect"].to_numpy(), labels, f"{title}: effect")
                             for title in _first_per_task(statmaps))
         sections.append(("Task contrasts", body))
+    else:
+        reason = "no task runs with events and contrasts" if not tasks else "their tables were not written"
+        sections.append(("Task contrasts", note_html(f"No task contrasts: {reason}.")))
     return page(f"bidsapp: sub-{job.participant}", f"bidsapp {__version__} · HCP-style parcellated data · "
                 f"{len(job.runs)} runs", sections)
