@@ -12,7 +12,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pytest
 from bids import BIDSLayout
 
 from bidsapp.cli import parse_arguments
@@ -125,5 +124,6 @@ def test_concurrent_array_tasks_share_the_cache(fmriprep, tmp_path, caplog):
     assert sorted(p.name for p in folder.iterdir()) == ["files.pickle", "runs-sub-01.pickle", "runs-sub-02.pickle",
                                                       "runs-sub-03.pickle"]  # no temporary file left
     caplog.set_level(logging.INFO, logger="bidsapp.inputs.index")
-    assert [r.name for r in _discover(bids_dir, work).runs] == [r.name for r in _discover(bids_dir, tmp_path / "w2").runs]
+    cached, fresh = _discover(bids_dir, work), _discover(bids_dir, tmp_path / "w2")
+    assert [r.name for r in cached.runs] == [r.name for r in fresh.runs]
     assert caplog.text.count("Reusing the dataset index cached in") == 1
