@@ -11,6 +11,7 @@ those are found by pattern.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import re
@@ -223,12 +224,25 @@ def _repetition_time(bold: Path, applicable: list[Path]) -> float | None:
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
-def _check_run(bold: Path, entities: dict[str, str], events: Path | None, applicable: list[Path]) -> Run | RunProblem:
+def _image_shape(path: Path) -> tuple[int, ...]:
+    """An image's shape from its header: a NIfTI-1 header read alone, anything else through ``nibabel.load``."""
     import nibabel as nib
 
+    try:
+        with gzip.open(path) if path.name.endswith(".gz") else path.open("rb") as stream:
+            block = stream.read(348)
+    except (OSError, EOFError):
+        block = b""
+    endianness = {348: "<", 348 << 24: ">"}.get(int.from_bytes(block[:4], "little")) if len(block) == 348 else None
+    if endianness is None:  # NIfTI-2, or not an image: nibabel tells
+        return nib.load(path).shape
+    return nib.Nifti1Header(block, endianness=endianness, check=True).get_data_shape()
+
+
+def _check_run(bold: Path, entities: dict[str, str], events: Path | None, applicable: list[Path]) -> Run | RunProblem:
     name = run_name(entities)
     try:
-        shape = nib.load(bold).shape
+        shape = _image_shape(bold)
     except Exception as error:  # noqa: BLE001 - nibabel raises many types for unreadable files
         return RunProblem(name, bold, f"cannot be read as NIfTI ({error})")
     if len(shape) != 4:

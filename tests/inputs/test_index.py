@@ -127,3 +127,24 @@ def test_concurrent_array_tasks_share_the_cache(fmriprep, tmp_path, caplog):
     cached, fresh = _discover(bids_dir, work), _discover(bids_dir, tmp_path / "w2")
     assert [r.name for r in cached.runs] == [r.name for r in fresh.runs]
     assert caplog.text.count("Reusing the dataset index cached in") == 1
+
+
+def test_run_check_reads_headers_of_every_kind(fmriprep, tmp_path):
+    bids_dir = fmriprep("21+")
+    func = bids_dir / "derivatives" / "fmriprep" / "sub-01" / "func"
+    (motor1, motor2, rest) = sorted(func.glob("*_desc-preproc_bold.nii.gz"))
+    original = nib.load(motor1)
+    data = np.asarray(original.dataobj)
+    big_endian = nib.Nifti1Header(endianness=">")
+    nib.save(nib.Nifti1Image(data.astype(">f4"), original.affine, big_endian), motor1)
+    nib.save(nib.Nifti2Image(data, original.affine), motor2)
+    nib.save(nib.Nifti1Image(data[..., 0], original.affine), rest)
+    assert nib.load(motor1).header.endianness == ">" and isinstance(nib.load(motor2), nib.Nifti2Image)
+    found = _discover(bids_dir, tmp_path / "work", "--participant-label", "01")
+    shapes = {run.data: (*run.shape, run.n_volumes) for run in found.runs}
+    assert shapes == {path: nib.load(path).shape for path in (motor1, motor2)}  # nibabel's own reading
+    assert [(p.path, p.message) for p in found.skipped] == [(rest, "is 3-D, a BOLD run must be 4-D")]
+
+    rest.write_bytes(b"\x1f\x8b" + b"not gzip at all")
+    (problem,) = _discover(bids_dir, tmp_path / "work", "--participant-label", "01").skipped
+    assert problem.path == rest and problem.message.startswith("cannot be read as NIfTI (")
