@@ -130,7 +130,7 @@ def query_index(raw: Path | None, derivatives: list[Path], work_dir: Path, queri
         return FileIndex(found=cached[1], folder=folder, write=write, from_cache=True)
     LOGGER.info("Indexing %s with pybids%s", ", ".join(map(str, roots)),
                 f"; the index is cached in {folder}" if write else
-                f" (a dry run writes no cache; the real run caches the index in {folder})")
+                f" in memory (a dry run writes no cache; the real run caches the index in {folder})")
     layout = _layout(raw, derivatives)
     found = {name: tuple(sorted(layout.get(return_type="filename", invalid_filters="allow", **query)))
              for name, query in queries.items()}
