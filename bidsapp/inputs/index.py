@@ -42,16 +42,16 @@ LOGGER = logging.getLogger(__name__)
 #: Bumped when what the cache files hold changes.
 _FORMAT = 1
 #: Folders no discovery query looks into; neither indexed by pybids nor listed for the cache's validity.
-PRUNED_FOLDERS = ("anat", "dwi", "fmap", "perf", "figures", "log", "logs", "xfm")
-#: Folders pybids itself leaves out at a dataset's top level (derivatives are indexed as datasets of their own).
-_TOP_LEVEL_IGNORED = ("code", "models", "sourcedata", "stimuli", "derivatives")
+_PRUNED_FOLDERS = ("anat", "dwi", "fmap", "perf", "figures", "log", "logs", "xfm")
+#: Folders pybids itself leaves out at a dataset's top level; ``derivatives/`` too (indexed as datasets of their own).
+_TOP_LEVEL_IGNORED = ("code", "models", "sourcedata", "stimuli")
 #: pybids ignore rules, matched against ``/`` + the path relative to the dataset: pybids' own top-level
 #: folders, the pruned folders, and every file (a name with an extension) other than the ones queried:
 #: preprocessed BOLD images, events tables, BOLD sidecars without ``desc``/``space`` (inheritance), and
 #: ``dataset_description.json``.
 _IGNORED = (
-    re.compile(rf"^/(?:{'|'.join(_TOP_LEVEL_IGNORED[:-1])})(?:/|$)"),
-    re.compile(rf"/(?:{'|'.join(PRUNED_FOLDERS)})$"),
+    re.compile(rf"^/(?:{'|'.join(_TOP_LEVEL_IGNORED)})(?:/|$)"),
+    re.compile(rf"/(?:{'|'.join(_PRUNED_FOLDERS)})$"),
     re.compile(r"/(?!(?:[^/]*_desc-preproc_bold\.nii(?:\.gz)?|[^/]*_events\.tsv|(?:(?!_desc-|_space-)[^/])*_bold\.json"
                r"|dataset_description\.json)$)[^/]*\.[^/]*$"),
 )
@@ -71,30 +71,30 @@ class FileIndex:
         The cache folder of these roots.
     write : bool
         Whether caches may be written there (not in a dry run).
-    from_cache : bool
-        Whether the answers came from the cache (no pybids index was built).
     """
 
     found: Mapping[str, tuple[str, ...]]
     folder: Path
     write: bool
-    from_cache: bool = False
 
 
 def list_names(roots: Iterable[Path]) -> str:
-    """Digest of the relative path of every file pybids could index under ``roots`` (not the pruned folders)."""
+    """Digest of the path of every file pybids could index under ``roots`` (an unreadable folder lists nothing)."""
     digest = hashlib.sha256()
     for root in roots:
         digest.update(f"{root}\0".encode())
         pending = [(str(root), True)]
         while pending:
             directory, top = pending.pop()
-            with os.scandir(directory) as entries:
-                names = sorted((entry.name, entry.is_dir()) for entry in entries if entry.name[0] != ".")
+            try:
+                with os.scandir(directory) as entries:
+                    names = sorted((entry.name, entry.is_dir()) for entry in entries if entry.name[0] != ".")
+            except OSError:
+                continue
             for name, is_dir in names:
                 if not is_dir:
                     digest.update(f"{directory}/{name}\n".encode())
-                elif name not in PRUNED_FOLDERS and not (top and name in _TOP_LEVEL_IGNORED):
+                elif name not in _PRUNED_FOLDERS and not (top and name in (*_TOP_LEVEL_IGNORED, "derivatives")):
                     pending.append((f"{directory}/{name}", False))
     return digest.hexdigest()
 
@@ -127,7 +127,7 @@ def query_index(raw: Path | None, derivatives: list[Path], work_dir: Path, queri
     cached = _read(folder / "files.pickle")
     if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == stamp:
         LOGGER.info("Reusing the dataset index cached in %s", folder)
-        return FileIndex(found=cached[1], folder=folder, write=write, from_cache=True)
+        return FileIndex(found=cached[1], folder=folder, write=write)
     LOGGER.info("Indexing %s with pybids%s", ", ".join(map(str, roots)),
                 f"; the index is cached in {folder}" if write else
                 f" in memory (a dry run writes no cache; the real run caches the index in {folder})")
