@@ -11,6 +11,7 @@ those are found by pattern.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import re
@@ -18,13 +19,19 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from bidsapp.errors import BidsAppError, InvalidDatasetError, MissingInputError, NoDataError
-from bidsapp.inputs.index import load_checked_runs, load_layout, save_checked_runs
+from bidsapp.inputs.index import Query, RunChecks, file_stamps, query_index
 from bidsapp.inputs.runs import RUN_ENTITIES, Run, RunProblem, parse_entities, run_name
 
 LOGGER = logging.getLogger(__name__)
 
 _EVENTS_KEYS = tuple(key for key in RUN_ENTITIES if key != "echo")
 _NIFTI = [".nii.gz", ".nii"]
+#: What discovery asks pybids: preprocessed BOLD images, events tables, BOLD sidecars (for inheritance).
+_QUERIES: dict[str, Query] = {
+    "bold": {"desc": "preproc", "suffix": "bold", "extension": _NIFTI},
+    "events": {"suffix": "events", "extension": ".tsv"},
+    "sidecars": {"suffix": "bold", "extension": ".json"},
+}
 _LEGACY_BOLD = re.compile(r"^(?P<prefix>sub-[^_]+.*)_bold_space-(?P<space>[^_]+)_preproc\.nii(\.gz)?$")
 
 
@@ -80,13 +87,12 @@ def read_fmriprep_runs(raw: Path | None, derivatives: list[Path], *, space: str,
         Every participant with preprocessed BOLD in any space (to check labels).
     runs : list of Run or RunProblem
     """
-    layout, cache = load_layout(raw, derivatives, work_dir, write_cache=write_cache)
-    def files(**query) -> list[tuple[Path, dict[str, str]]]:
-        # "allow": pybids knows no derivative entity (desc) when no derivatives folder could be indexed
-        return [(Path(f), parse_entities(Path(f).name))
-                for f in layout.get(return_type="filename", invalid_filters="allow", **query)]
+    index = query_index(raw, derivatives, work_dir, _QUERIES, write=write_cache)
 
-    bold_files = files(desc="preproc", suffix="bold", extension=_NIFTI)
+    def files(name: str) -> list[tuple[Path, dict[str, str]]]:
+        return [(Path(f), parse_entities(Path(f).name)) for f in index.found[name]]
+
+    bold_files = files("bold")
     subjects = {entities["sub"] for _, entities in bold_files}
     spaces = {entities.get("space", "(none)") for _, entities in bold_files}
     candidates = [(path, _run_entities(entities)) for path, entities in bold_files if entities.get("space") == space]
@@ -101,19 +107,21 @@ def read_fmriprep_runs(raw: Path | None, derivatives: list[Path], *, space: str,
         raise NoDataError(f"{', '.join(map(str, derivatives))}: no preprocessed BOLD in space {space}; "
                           f"found spaces {', '.join(sorted(spaces))}: choose one with --space")
 
-    existing = {str(path) for path, _ in files(suffix=["mask", "timeseries", "regressors", "confounds"])}
-    events = {_key(entities): path for path, entities in files(suffix="events", extension=".tsv")}
-    sidecars = [(path, _run_entities(entities)) for path, entities in files(suffix="bold", extension=".json")
+    events = {_key(entities): path for path, entities in files("events")}
+    sidecars = [(path, _run_entities(entities)) for path, entities in files("sidecars")
                 if "desc" not in entities and "space" not in entities]
-    checked = load_checked_runs(cache)
+    checks = RunChecks(index.folder, index.write)
     runs = []
     for path, entities in sorted(candidates, key=lambda item: str(item[0])):
         if selected(entities):
-            if path not in checked:
-                checked[path] = _check_run(path, entities, existing, events.get(_key(entities)), sidecars)
-            runs.append(checked[path])
-    if write_cache:
-        save_checked_runs(cache, checked)
+            run_events, applicable = events.get(_key(entities)), _applicable(entities, sidecars)
+            stamps = file_stamps(_read_by_check(path, run_events, applicable))
+            result = checks.get(entities["sub"], path, stamps)
+            if not isinstance(result, (Run, RunProblem)):
+                result = _check_run(path, entities, run_events, applicable)
+                checks.put(entities["sub"], path, stamps, result)
+            runs.append(result)
+    checks.save()
     return subjects, runs
 
 
@@ -182,11 +190,23 @@ def _read_json(path: Path) -> dict:
     return value
 
 
-def _repetition_time(bold: Path, entities: Mapping[str, str], sidecars: list) -> float | None:
+def _applicable(entities: Mapping[str, str], sidecars: list) -> list[Path]:
+    """The raw ``*_bold.json`` sidecars whose entities all match the run's, least specific first (inheritance)."""
+    matching = [(len(sc), str(path)) for path, sc in sidecars if all(entities.get(k) == v for k, v in sc.items())]
+    return [Path(path) for _, path in sorted(matching)]
+
+
+def _read_by_check(bold: Path, events: Path | None, applicable: list[Path]) -> list[Path]:
+    """Every file :func:`_check_run` may read for a run (their stamps key its cached result)."""
+    mask, confounds = _companions(bold)
+    return [bold, mask, *confounds, _sidecar(bold), *applicable, *([events] if events else [])]
+
+
+def _repetition_time(bold: Path, applicable: list[Path]) -> float | None:
     """The derivative sidecar's RepetitionTime, else the raw BOLD's by BIDS inheritance.
 
-    ``sidecars`` holds the raw ``*_bold.json`` files with their entities; those whose
-    entities all match the run apply, the more specific overriding the less.
+    ``applicable`` holds the raw ``*_bold.json`` files that apply to the run, least
+    specific first; the more specific override the less.
 
     Raises
     ------
@@ -196,30 +216,41 @@ def _repetition_time(bold: Path, entities: Mapping[str, str], sidecars: list) ->
     own = _sidecar(bold)
     metadata = _read_json(own) if own.is_file() else {}
     if "RepetitionTime" not in metadata:
-        applicable = [(len(sc), path) for path, sc in sidecars if all(entities.get(k) == v for k, v in sc.items())]
         inherited: dict = {}
-        for _, path in sorted(applicable):
+        for path in applicable:
             inherited.update(_read_json(path))
         metadata = {**inherited, **metadata}
     value = metadata.get("RepetitionTime")
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
-def _check_run(bold: Path, entities: dict[str, str], existing: set[str], events: Path | None,
-               sidecars: list) -> Run | RunProblem:
+def _image_shape(path: Path) -> tuple[int, ...]:
+    """An image's shape from its header: a NIfTI-1 header read alone, anything else through ``nibabel.load``."""
     import nibabel as nib
 
+    try:
+        with gzip.open(path) if path.name.endswith(".gz") else path.open("rb") as stream:
+            block = stream.read(348)
+    except (OSError, EOFError):
+        block = b""
+    endianness = {348: "<", 348 << 24: ">"}.get(int.from_bytes(block[:4], "little")) if len(block) == 348 else None
+    if endianness is None:  # NIfTI-2, or not an image: nibabel tells
+        return nib.load(path).shape
+    return nib.Nifti1Header(block, endianness=endianness, check=True).get_data_shape()
+
+
+def _check_run(bold: Path, entities: dict[str, str], events: Path | None, applicable: list[Path]) -> Run | RunProblem:
     name = run_name(entities)
     try:
-        shape = nib.load(bold).shape
+        shape = _image_shape(bold)
     except Exception as error:  # noqa: BLE001 - nibabel raises many types for unreadable files
         return RunProblem(name, bold, f"cannot be read as NIfTI ({error})")
     if len(shape) != 4:
         return RunProblem(name, bold, f"is {len(shape)}-D, a BOLD run must be 4-D")
     mask, confounds_candidates = _companions(bold)
-    if str(mask) not in existing and not mask.is_file():
+    if not mask.is_file():
         return RunProblem(name, mask, "brain mask not found for this BOLD run")
-    confounds = next((c for c in confounds_candidates if str(c) in existing or c.is_file()), None)
+    confounds = next((c for c in confounds_candidates if c.is_file()), None)
     if confounds is None:
         return RunProblem(name, confounds_candidates[0], "confounds file not found for this BOLD run")
     with confounds.open() as handle:
@@ -227,7 +258,7 @@ def _check_run(bold: Path, entities: dict[str, str], existing: set[str], events:
     if n_rows != shape[3]:
         return RunProblem(name, confounds, f"has {n_rows} rows but {bold.name} has {shape[3]} volumes")
     try:
-        repetition_time = _repetition_time(bold, entities, sidecars)
+        repetition_time = _repetition_time(bold, applicable)
     except _SidecarError as error:
         return RunProblem(name, error.path, f"cannot be read as JSON ({error.reason})")
     if repetition_time is None:

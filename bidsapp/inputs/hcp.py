@@ -15,8 +15,6 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import numpy as np
-
 from bidsapp.errors import InvalidDatasetError
 from bidsapp.inputs.runs import RUN_ENTITIES, Run, RunProblem, parse_entities, run_name
 
@@ -62,6 +60,8 @@ def read_parcel_names(root: Path) -> tuple[str, ...]:
     path = root / "regions.npy"
     if not path.is_file():
         raise InvalidDatasetError(f"{path}: not found; the HCP course layout needs regions.npy (name, network, myelin)")
+    import numpy as np
+
     try:
         regions = np.load(path)
     except (OSError, ValueError) as error:
@@ -98,6 +98,8 @@ def read_course_runs(root: Path, selected: Callable[[Mapping[str, str]], bool]
 
 
 def _check_course_run(path: Path, entities: dict[str, str], n_parcels: int, events: Path | None) -> Run | RunProblem:
+    import numpy as np
+
     name = run_name(entities)
     try:
         shape = np.load(path, mmap_mode="r").shape

@@ -127,7 +127,7 @@ def test_dry_run_reuses_a_current_index_cache_and_writes_nothing(fmriprep, tmp_p
     assert not work.exists() and not out.exists()
     assert _main(*common) == 0  # the real run caches the index
     before = {path: path.stat().st_mtime_ns for path in work.rglob("*")}
-    assert any(path.name == "runs.pickle" for path in before)
+    assert any(path.name == "runs-sub-01.pickle" for path in before)  # the run checks of participant 01
     capsys.readouterr()
     assert _main(*common, "--dry-run") == 0
     assert "Reusing the dataset index cached in" in capsys.readouterr().err
