@@ -149,7 +149,8 @@ def read_bold(run: Run, mask: np.ndarray, *, smoothing_fwhm: float | None = None
                 if smoothed is not None and smoothing_fwhm:
                     smoothed[start:start + n] = _smooth_block(raw.reshape(n, *shape[2::-1]), proxy, img.affine, mask,
                                                               smoothing_fwhm)
-    except (OSError, ValueError, EOFError, cast("type[Exception]", isal_zlib.error)) as error:  # stub: an instance
+    except (OSError, ValueError, EOFError, nib.filebasedimages.ImageFileError,
+            cast("type[Exception]", isal_zlib.error)) as error:  # the stub declares isal's error an instance
         raise MissingInputError(f"{run.data}: cannot be read as a 4-D NIfTI image ({error})") from error
     return data, smoothed
 
@@ -217,7 +218,7 @@ class BoldRead:
         return outcome
 
     def cancel(self) -> None:
-        """Stop the read (after its current block) and drop what it read."""
+        """Stop the read (after its current block) and drop what it read; :meth:`result` then raises."""
         self._stop.set()
         self._thread.join()
-        self._outcome = None
+        self._outcome = ReadCancelled(self.run.data)

@@ -60,7 +60,7 @@ if TYPE_CHECKING:  # the job type's module imports this pipeline when it runs a 
 
 LOGGER = logging.getLogger(__name__)
 #: Voxels fitted at a time by the first-level GLM.
-VOXEL_BLOCK = 32768
+VOXEL_BLOCK = 4096
 
 
 @dataclass
