@@ -30,7 +30,7 @@ import numpy as np
 from bidsapp.errors import UsageError
 from bidsapp.outputs.atomic import publish_once, remove_stale_temporaries, replace_atomically, write_text_file
 from bidsapp.outputs.layout import BIDSIGNORE, OutputLayout
-from bidsapp.outputs.nifti import MASK_SUFFIX, name_entities, prepare_image, reference_image
+from bidsapp.outputs.nifti import MASK_SUFFIX, name_entities, prepare_image, reference_image, save_image
 from bidsapp.outputs.provenance import DescriptionChange, SourceLinks, add_generated_by, locked, source_list
 
 LOGGER = logging.getLogger(__name__)
@@ -294,7 +294,7 @@ class DerivativesWriter:
             spatial = self.links.uri(reference) if reference is not None else entities.get("space")
             content = {"Type": "ROI", **({"SpatialReference": spatial} if spatial else {}), **content}
         prepared = prepare_image(img, path.name, content, reference)
-        return self._write_with_sidecar(path, prepared.to_filename, content, parameters, sources)
+        return self._write_with_sidecar(path, lambda tmp: save_image(prepared, tmp), content, parameters, sources)
 
     def write_text(self, path: PathLike, text: str, sidecar: Mapping[str, Any] | None = None, *,
                    parameters: Mapping[str, Any] | None = None, sources: Iterable[PathLike] | None = None) -> Path:

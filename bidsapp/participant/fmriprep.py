@@ -39,9 +39,10 @@ import numpy as np
 import pandas as pd
 
 from bidsapp.config import Analysis
+from bidsapp.errors import MissingInputError
 from bidsapp.inputs import atlas as atlases
 from bidsapp.inputs.discovery import Run
-from bidsapp.inputs.readers import read_bold, read_confounds, read_confounds_metadata, read_mask
+from bidsapp.inputs.readers import BoldRead, read_bold, read_confounds, read_confounds_metadata, read_mask
 from bidsapp.inputs.runs import parse_entities
 from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.participant import fmriprep_outputs as outputs
@@ -59,7 +60,7 @@ if TYPE_CHECKING:  # the job type's module imports this pipeline when it runs a 
 
 LOGGER = logging.getLogger(__name__)
 #: Voxels fitted at a time by the first-level GLM.
-VOXEL_BLOCK = 32768
+VOXEL_BLOCK = 4096
 
 
 @dataclass
@@ -211,24 +212,29 @@ def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> list[
 
     Returns every data file planned (written now or complete before), for the subject level.
     """
-    strategy = participant_strategy(job.analysis)
-    atlas = participant_atlas(job)
-    grids: dict = {}
-    prepared = [prepare_run(run, job.analysis, strategy, atlas, grids) for run in job.runs]
-    groups = task_groups(prepared, job.analysis)
-    context = outputs.Context(writer, job.analysis, strategy, atlas)
-    in_groups = {id(item) for group in groups for item in group.runs}
-    for item in prepared:
-        if id(item) not in in_groups:
-            _process_run(item, context, fit=False)
-    for group in groups:
-        pending = not all(writer.is_complete(path, parameters)
-                          for path, parameters in outputs.task_parameters(context, group).items())
-        for item in group.runs:
-            _process_run(item, context, fit=pending, contrasts=group.contrasts)
-        if pending:
-            voxels, parcels = combine_task(group)
-            outputs.write_task(context, group, voxels, parcels)
+    reads = _first_read(job)
+    try:
+        strategy = participant_strategy(job.analysis)
+        atlas = participant_atlas(job)
+        grids: dict = {}
+        prepared = [prepare_run(run, job.analysis, strategy, atlas, grids) for run in job.runs]
+        groups = task_groups(prepared, job.analysis)
+        context = outputs.Context(writer, job.analysis, strategy, atlas)
+        in_groups = {id(item) for group in groups for item in group.runs}
+        for item in prepared:
+            if id(item) not in in_groups:
+                _process_run(item, context, reads, fit=False)
+        for group in groups:
+            pending = not all(writer.is_complete(path, parameters)
+                              for path, parameters in outputs.task_parameters(context, group).items())
+            for item in group.runs:
+                _process_run(item, context, reads, fit=pending, contrasts=group.contrasts)
+            if pending:
+                voxels, parcels = combine_task(group)
+                outputs.write_task(context, group, voxels, parcels)
+    finally:  # an error or an interruption before the first run was processed
+        for read in reads.values():
+            read.cancel()
     if job.reports:
         outputs.write_report(context, job.participant, prepared, groups)
     paths = [path for item in prepared for path in
@@ -237,21 +243,40 @@ def process_participant(job: ParticipantJob, writer: DerivativesWriter) -> list[
                     outputs.task_paths(writer, group.entities, group.runs[0].space, atlas, group.contrasts).values()]
 
 
-def _process_run(item: PreparedRun, context: outputs.Context, *, fit: bool,
+def _first_read(job: ParticipantJob) -> dict[str, BoldRead]:
+    """The read of the first run :func:`process_participant` analyses, started in the background.
+
+    Its decompression then overlaps the imports and the checks of every run
+    that come first. Empty when that run's mask cannot be read: the checks
+    report it in their order.
+    """
+    first = next((run for run in job.runs if run.events is None), job.runs[0])
+    try:
+        mask = read_mask(first)[0]
+    except MissingInputError:
+        return {}
+    return {first.name: BoldRead(first, mask, smoothing_fwhm=job.analysis.smoothing_fwhm_mm)}
+
+
+def _process_run(item: PreparedRun, context: outputs.Context, reads: dict[str, BoldRead], *, fit: bool,
                  contrasts: Sequence[Contrast] = ()) -> None:
-    """Read one run, unless its outputs are complete, and compute what is missing."""
+    """Read one run (or take its read from ``reads``), unless its outputs are complete; compute what is missing."""
     run, analysis, strategy = item.run, context.analysis, context.strategy
+    read = reads.pop(run.name, None)
     wanted = {role: path for role, path in outputs.run_paths(context.writer, run.entities, item.space, context.atlas,
                                                                analysis).items()
               if not context.writer.is_complete(path, outputs.run_parameters(context, item, role))}
     if not wanted and not fit:
         LOGGER.info("%s: outputs complete, skipped", run.name)
+        if read is not None:
+            read.cancel()
         return
     LOGGER.info("%s: reading %s", run.name, run.data.name)
     warning = denoise.denoising_record(strategy, item.denoising, run.repetition_time).get("Warning")
     if warning:
         LOGGER.warning("%s: %s", run.name, warning)
-    data, smoothed = read_bold(run, item.mask, smoothing_fwhm=analysis.smoothing_fwhm_mm)
+    data, smoothed = read.result() if read is not None else read_bold(run, item.mask,
+                                                                       smoothing_fwhm=analysis.smoothing_fwhm_mm)
     voxels = data if smoothed is None else smoothed
     item.carpet = np.array(data[:, ::max(1, data.shape[1] // 2000)])
     item.mean = data.mean(axis=0)

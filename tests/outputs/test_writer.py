@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bidsapp.outputs import writer as writer_module
 from bidsapp.outputs.layout import BIDSIGNORE, ENTITY_ORDER, build_filename
 from bidsapp.outputs.writer import (
     DerivativesWriter,
@@ -210,7 +211,7 @@ def test_failed_table_write_leaves_previous_output_untouched(writer):
 
 def test_failed_image_write_leaves_no_file(writer, monkeypatch):
     path = writer.layout.participant_path({"sub": "01", "stat": "z"}, "statmap", ".nii.gz")
-    monkeypatch.setattr(nib.Nifti1Image, "to_filename", _failing_save)  # the disk fills during the write
+    monkeypatch.setattr(writer_module, "save_image", _failing_save)  # the disk fills during the write
     with pytest.raises(OSError, match="disk full"):
         writer.write_image(path, nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4)), {}, parameters={})
     assert list(path.parent.iterdir()) == []

@@ -349,6 +349,14 @@ def test_nan_in_the_bold(fmriprep, tmp_path, capsys):
     _fails(bids, tmp_path / "out", capsys, 66, bold.name, "NaN or infinite values", "volume 7")
 
 
+def test_truncated_bold(fmriprep, tmp_path, capsys):
+    """A BOLD file cut short (its header intact) stops the participant when read, naming the file."""
+    bids = fmriprep("21+")
+    bold = _bold(bids, "01", "rest")
+    bold.write_bytes(bold.read_bytes()[:bold.stat().st_size * 2 // 3])
+    _fails(bids, tmp_path / "out", capsys, 66, bold.name, "cannot be read as a 4-D NIfTI image")
+
+
 def test_mask_off_the_bold_grid(fmriprep, tmp_path, capsys):
     bids = fmriprep("21+")
     path = _mask(bids, "01", "rest")

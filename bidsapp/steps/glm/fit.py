@@ -228,7 +228,8 @@ def whitened_contrasts(data: np.ndarray, regressors: np.ndarray, rho: np.ndarray
     designs = np.repeat(regressors[None], len(values), axis=0)
     designs[:, 1:] -= values[:, None, None] * regressors[None, :-1]
     pinvs = _pinv(designs)
-    whitened = np.asarray(data[:, order], dtype=float)
+    in_order = bool(np.all(order[1:] > order[:-1]))  # fit_contrasts passes the units sorted by rho already
+    whitened = np.array(data if in_order else data[:, order], dtype=float)
     whitened[1:] -= rho[order] * whitened[:-1]  # the product is evaluated before the subtraction
     beta = np.empty((p, data.shape[1]))
     dispersion = np.empty(data.shape[1])
