@@ -51,8 +51,7 @@ def float_cells(values: np.ndarray, extended: bool = EXTENDED) -> np.ndarray:
     slow = np.flatnonzero(undecided)
     if slow.size:
         texts = ("%.17g\n" * slow.size % tuple(values[slow].tolist())).replace("nan", "n/a").split("\n")[:-1]
-        padded = b"".join(text.encode().ljust(WIDTH - 1, b"\0") for text in texts)
-        cells[slow, :-1] = np.frombuffer(padded, dtype=np.uint8).reshape(-1, WIDTH - 1)
+        cells[slow, :-1] = np.array(texts, dtype=f"S{WIDTH - 1}").view(np.uint8).reshape(-1, WIDTH - 1)  # 0-padded
     return cells
 
 
