@@ -22,6 +22,7 @@ EXTENDED = np.finfo(np.longdouble).nmant >= 63
 _DIGITS = 17
 _POWERS = np.power(np.longdouble(10), np.arange(-330, 345).astype(np.longdouble))  # 10**k at _POWERS[k + 330]
 _ZERO, _POINT, _MINUS = ord("0"), ord("."), ord("-")
+_LEADING_ZEROS = np.where(np.arange(3) < np.arange(4)[:, None], _ZERO, 0).astype(np.uint8)  # k zeros, k = 0..3
 _QUADS = np.frombuffer("".join(f"{k:04d}" for k in range(10_000)).encode(), dtype=np.uint32)  # "0000".."9999"
 #: Distance to a rounding tie in the 17th digit below which ``%.17g`` rounds instead: more than the
 #: extended-precision error of the scaled mantissa (powers of ten within 6.5e-20, the product within 5.5e-20,
@@ -81,7 +82,7 @@ def _regular_cells(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cells[:, 0] = sign
     cells[:, 1] = _ZERO
     cells[:, 2] = _POINT
-    cells[:, 3:6] = np.where(np.arange(3) < -1 - exponent[:, None], _ZERO, 0)
+    cells[:, 3:6] = _LEADING_ZEROS[np.clip(-1 - exponent, 0, 3)]
     cells[:, 6:6 + _DIGITS] = digits
     for value in np.flatnonzero(np.bincount(np.clip(exponent + 1, 0, _DIGITS + 1))[1:_DIGITS + 1]):
         group = np.flatnonzero(exponent == value)
