@@ -296,19 +296,17 @@ class DerivativesWriter:
         prepared = prepare_image(img, path.name, content, reference)
         return self._write_with_sidecar(path, lambda tmp: save_image(prepared, tmp), content, parameters, sources)
 
-    def write_text(self, path: PathLike, text: str, sidecar: Mapping[str, Any] | None = None, *,
+    def write_text(self, path: PathLike, text: str | bytes, sidecar: Mapping[str, Any] | None = None, *,
                    parameters: Mapping[str, Any] | None = None, sources: Iterable[PathLike] | None = None) -> Path:
-        """Write UTF-8 text (e.g. an HTML report) atomically.
+        """Write UTF-8 text (e.g. an HTML report), or bytes already encoded as UTF-8, atomically.
 
         A sidecar is written (and :meth:`is_complete` can judge the file) only when ``sidecar``
         or ``parameters`` is given.
         """
-        def save(tmp: Path) -> None:
-            write_text_file(tmp, text)
-
+        data = text.encode("utf-8") if isinstance(text, str) else text
         if sidecar is None and parameters is None:
-            return self._replace_atomically([(Path(path), save)])
-        return self._write_with_sidecar(path, save, sidecar, parameters, sources)
+            return self._replace_atomically([(Path(path), lambda tmp: tmp.write_bytes(data))])
+        return self._write_bytes_with_sidecar(path, data, sidecar, parameters, sources)
 
     def write_json(self, path: PathLike, obj: Any) -> Path:
         """Write ``obj`` as indented JSON atomically (NumPy values converted, NaN as null)."""
@@ -366,21 +364,32 @@ class DerivativesWriter:
             LOGGER.warning("%s does not match its sidecar: %s; treated as missing", path, mismatch)
         return mismatch is None
 
-    def _write_with_sidecar(self, path, save, sidecar, parameters, sources) -> Path:
-        """Write the data file, then its sidecar recording the data file's size and SHA-256."""
+    def _write_with_sidecar(self, path, save, sidecar, parameters, sources, known: dict | None = None) -> Path:
+        """Write the data file, then its sidecar recording the data file's size and SHA-256.
+
+        The size and SHA-256 are read back from the written file unless ``known`` gives them.
+        """
         path = Path(path)
         content = self.make_sidecar(sidecar, parameters, sources)
-        _json_text(content)  # fail before touching disk
-        record: dict[str, Any] = {}
+        text = _json_text({**content, **known} if known else content)  # fails before touching disk
 
         def save_data(tmp: Path) -> None:
             save(tmp)
-            record.update({SIZE_KEY: tmp.stat().st_size, CHECKSUM_KEY: file_checksum(tmp)})
+            if not known:
+                content.update({SIZE_KEY: tmp.stat().st_size, CHECKSUM_KEY: file_checksum(tmp)})
 
         def save_sidecar(tmp: Path) -> None:
-            write_text_file(tmp, _json_text({**content, **record}))
+            write_text_file(tmp, text if known else _json_text(content))
 
         return self._replace_atomically([(path, save_data), (sidecar_path(path), save_sidecar)])
+
+    def _write_bytes_with_sidecar(self, path, data: bytes, sidecar, parameters, sources) -> Path:
+        """:meth:`_write_with_sidecar` of content held in memory: its size and SHA-256 from ``data``, not read back."""
+        def save(tmp: Path) -> None:
+            tmp.write_bytes(data)
+
+        record = {SIZE_KEY: len(data), CHECKSUM_KEY: hashlib.sha256(data).hexdigest()}
+        return self._write_with_sidecar(path, save, sidecar, parameters, sources, record)
 
     def _replace_atomically(self, files: Iterable[tuple[Path, Callable[[Path], Any]]]) -> Path:
         """:func:`~bidsapp.outputs.atomic.replace_atomically`, for files inside OUTPUT_DIR only."""

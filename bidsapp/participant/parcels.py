@@ -38,7 +38,7 @@ import pandas as pd
 from bidsapp.inputs.discovery import run_name
 from bidsapp.inputs.parcel_labels import node_coordinates, parcel_table
 from bidsapp.inputs.readers import read_parcel_timeseries
-from bidsapp.outputs.relmat import relmat_text
+from bidsapp.outputs.relmat import relmat_bytes
 from bidsapp.outputs.writer import DerivativesWriter
 from bidsapp.participant import parcels_sidecars as sidecars
 from bidsapp.participant.parcels_plan import RestPlan, TaskPlan, dummy_volumes, plan_participant
@@ -129,7 +129,7 @@ def _rest(plan: RestPlan, job: ParticipantJob, writer: DerivativesWriter, parcel
         output = todo[key]
         runs = plan.runs if scope == "combined" else [run for run in plan.runs if run.name == scope]
         sidecar = sidecars.relmat(stat, desc, runs, dummy, analysis, coordinates)
-        text = relmat_text(table.to_numpy(), table.index.tolist(), index_column=str(table.index.name))
+        text = relmat_bytes(table.to_numpy(), table.index.tolist(), index_column=str(table.index.name))
         if desc == "networks" or (scope, stat, desc) == ("combined", "pearsoncorrelation", None):
             written[output.path] = table
         writer.write_text(output.path, text, sidecar, parameters=output.parameters,

@@ -61,7 +61,10 @@ def test_image_and_text_sidecars_record_their_checksum(writer):
                        parameters={"v": 1})
     report = writer.layout.participant_path({"sub": "01"}, "report", ".html", datatype="figures")
     writer.write_text(report, "<html>é</html>", parameters={"v": 1})
-    for path in (image, report):
+    encoded = writer.layout.participant_path({"sub": "01", "stat": "x"}, "relmat", ".tsv")
+    writer.write_text(encoded, "node\tR\u00e9gion\n".encode(), parameters={"v": 1})  # bytes: hashed in memory
+    assert encoded.read_text(encoding="utf-8") == "node\tRégion\n"
+    for path in (image, report, encoded):
         sidecar = json.loads(sidecar_path(path).read_text())
         assert sidecar[CHECKSUM_KEY] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert sidecar[SIZE_KEY] == path.stat().st_size

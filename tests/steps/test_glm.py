@@ -228,6 +228,32 @@ def test_read_hcp_ev_directory(tmp_path):
         check_events(events, 50, 0.72, evs)
 
 
+def test_hcp_ev_directory_order_and_cache_against_pandas(tmp_path):
+    evs = tmp_path / "tfMRI_WM_RL"
+    evs.mkdir()
+    rows = {"b": "5 1 1\n5 2 3\n1 1 1\n", "a": "5 9 2\n7.25 1 1\n", "c": "5 1 4\n"}
+    for name, text in rows.items():
+        (evs / f"{name}.txt").write_text(text)
+
+    def expected():  # each file by pandas, then pandas' stable sort by onset and name
+        tables = [pd.read_csv(evs / f"{name}.txt", sep=" ", header=None, names=["onset", "duration", "modulation"])
+                  .assign(trial_type=name) for name in sorted(rows)]
+        table = pd.concat(tables).sort_values(["onset", "trial_type"], kind="stable").reset_index(drop=True)
+        return table[list(EVENT_COLUMNS)].astype({"onset": float, "duration": float, "modulation": float})
+
+    first = read_events(evs)
+    pd.testing.assert_frame_equal(first, expected(), check_dtype=False)
+    assert first[["trial_type", "duration"]].values.tolist()[1:4] == [["a", 9], ["b", 1], ["b", 2]]
+    first.loc[0, "onset"] = 99.0  # a caller's change does not reach the next read
+    assert read_events(evs)["onset"].iloc[0] == 1.0
+    rows["c"] = "0.5 1 1\n5 1 4\n"  # a changed file is read again
+    (evs / "c.txt").write_text(rows["c"])
+    pd.testing.assert_frame_equal(read_events(evs), expected(), check_dtype=False)
+    (evs / "a.txt").write_text("bad line\n")
+    with pytest.raises(MissingInputError, match=r"a\.txt: cannot be read as an FSL 3-column EV file"):
+        read_events(evs)
+
+
 def test_read_events_tsv_amplitude_and_bad_onset(tmp_path):
     path = tmp_path / "sub-01_task-x_events.tsv"
     path.write_text("onset\tduration\ttrial_type\tamplitude\n5\t2\tgo\t2\n1\t2\tn/a\t1\n300\t2\tstop\t1\n")

@@ -40,9 +40,30 @@ def read_events(path: Path) -> pd.DataFrame:
         If a file is missing or cannot be read as events (the file is named).
     """
     path = Path(path)
-    events = _read_ev_directory(path) if path.is_dir() else _read_events_tsv(path)
-    events = events.astype({"onset": float, "duration": float, "modulation": float, "trial_type": str})
+    if path.is_dir():
+        return _cached_ev_directory(path)
+    events = _read_events_tsv(path).astype({"onset": float, "duration": float, "modulation": float,
+                                            "trial_type": str})
     return events.sort_values(["onset", "trial_type"], kind="stable").reset_index(drop=True)
+
+
+_EV_CACHE: dict[Path, tuple[tuple, pd.DataFrame]] = {}
+"""EV directories read in this process: their files' names, sizes and modification times, and their events."""
+
+
+def _cached_ev_directory(path: Path) -> pd.DataFrame:
+    """:func:`_read_ev_directory`, each directory parsed once per process while its files stay unchanged.
+
+    The HCP level reads every task run's events twice (the preflight, then the
+    participant's plan, in worker processes forked after it). A copy is returned,
+    so callers may change it.
+    """
+    stamp = tuple((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+                  for entry in sorted(path.glob("*.txt")))
+    cached = _EV_CACHE.get(path)
+    if cached is None or cached[0] != stamp:
+        cached = _EV_CACHE[path] = (stamp, _read_ev_directory(path))
+    return cached[1].copy()
 
 
 def _read_events_tsv(path: Path) -> pd.DataFrame:
@@ -83,8 +104,10 @@ def _read_ev_directory(path: Path) -> pd.DataFrame:
         blocks.append(rows.reshape(-1, 3))
         conditions += [ev_file.stem] * len(blocks[-1])
     rows = np.concatenate(blocks) if blocks else np.empty((0, 3))
-    return pd.DataFrame({"onset": rows[:, 0], "duration": rows[:, 1], "trial_type": conditions,
-                         "modulation": rows[:, 2]})
+    names = np.array(conditions, dtype=str)
+    order = np.lexsort((np.unique(names, return_inverse=True)[1], rows[:, 0]))  # stable: by onset, then name
+    return pd.DataFrame({"onset": rows[order, 0], "duration": rows[order, 1],
+                         "trial_type": pd.Series(names[order].tolist(), dtype=str), "modulation": rows[order, 2]})
 
 
 def ev_conditions(path: Path) -> tuple[str, ...]:
