@@ -196,16 +196,6 @@ class GroupAnalysis:
     random_seed: int = 0
     model_name: str | None = None
 
-    @property
-    def label(self) -> str:
-        """The design's name in the group report's file name (letters and digits, as BIDS labels are).
-
-        ``onesample``, ``twosampleGroup`` (test and group column), ``paired`` or ``modelSeed004`` (the model file).
-        """
-        words = ["model", self.model_name or ""] if self.model is not None else [self.test, self.group_column or ""]
-        parts = [re.sub(r"[^A-Za-z0-9]", "", word) for word in words]
-        return parts[0] + parts[1][:1].upper() + parts[1][1:]
-
 
 @dataclass(frozen=True)
 class Config:

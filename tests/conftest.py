@@ -121,3 +121,26 @@ def mixed_sessions(tmp_path_factory):
                  "--connectivity", "correlation", "covariance", "-w", str(root / "work"),
                  "--nprocs", "2"]) == 0
     return bids, out
+
+
+@pytest.fixture
+def output_copy(participant_out, tmp_path):
+    """A private copy of the requesting module's participant-level outputs (``participant_out``), without logs."""
+    bids, out = participant_out
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("logs"))
+    return bids, copy
+
+
+def motor_group(bids: Path, out: Path, *options: str) -> int:
+    """The group level of the motor task on ``out`` (validation skipped, work directory beside it)."""
+    from bidsapp.cli import main
+
+    return main([str(bids), str(out), "group", "--skip-bids-validation", "--task", "motor",
+                 "-w", str(out.parent / "work"), *options])
+
+
+def snapshot(out: Path) -> dict[str, int]:
+    """Every file under OUTPUT_DIR but logs/, with its modification time."""
+    return {str(path.relative_to(out)): path.stat().st_mtime_ns for path in out.rglob("*")
+            if path.is_file() and path.relative_to(out).parts[0] != "logs"}

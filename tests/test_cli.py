@@ -10,6 +10,7 @@ from bidsapp import __version__
 from bidsapp.cli import main
 from bidsapp.config import build_config
 from bidsapp.errors import ProblemsError
+from bidsapp.group.level import design_label
 from bidsapp.parser import build_parser, parse_arguments
 
 
@@ -184,7 +185,7 @@ def test_group_options(tmp_path):
     group = build_config(values, ["bidsapp"]).group
     assert (group.test, group.group_column, group.covariates) == ("twosample", "group", ("age", "sex"))
     assert group.corrections == ("fdr", "tfce") and (group.n_perm, group.random_seed, group.alpha) == (1000, 7, 0.01)
-    assert group.label == "twosampleGroup"  # the report's desc-<label>, one per design
+    assert design_label(group) == "twosampleGroup"  # the report's desc-<label>, one per design
 
 
 @pytest.mark.parametrize(("arguments", "label"), [
@@ -195,7 +196,7 @@ def test_group_report_label_names_the_design(tmp_path, arguments, label):
     (tmp_path / "seed-004 model.yml").write_text("conditions: [a, b]\ncontrasts:\n  aMinusB: a - b\n")
     values = parse_arguments([str(tmp_path), str(tmp_path / "o"), "group",
                               *(str(tmp_path / a) if a.endswith(".yml") else a for a in arguments)])
-    assert build_config(values, ["bidsapp"]).group.label == label
+    assert design_label(build_config(values, ["bidsapp"]).group) == label
 
 
 def test_group_option_errors(tmp_path, capsys):

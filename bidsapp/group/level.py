@@ -14,6 +14,7 @@ with its reason in the log and the report, and the others run.
 from __future__ import annotations
 
 import logging
+import re
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +45,21 @@ class GroupOutputs:
     report: Path
 
 
+def design_label(settings: GroupAnalysis) -> str:
+    """The design's name in the group report's file name (letters and digits, as BIDS labels are).
+
+    ``onesample``, ``twosampleGroup`` (test and group column), ``paired`` or ``modelSeed004`` (the model file).
+    """
+    words = ([settings.test, settings.group_column or ""] if settings.model is None
+             else ["model", settings.model_name or ""])
+    parts = [re.sub(r"[^A-Za-z0-9]", "", word) for word in words]
+    return parts[0] + parts[1][:1].upper() + parts[1][1:]
+
+
 def group_outputs(writer: DerivativesWriter, settings: GroupAnalysis) -> GroupOutputs:
-    """Where the group summary table and the report of this design (:attr:`GroupAnalysis.label`) go."""
+    """Where the group summary table and the report of this design (:func:`design_label`) go."""
     return GroupOutputs(writer.layout.group_file(RUN_SUMMARY, {}),
-                        writer.layout.group_file(GROUP_REPORT, {"desc": settings.label}))
+                        writer.layout.group_file(GROUP_REPORT, {"desc": design_label(settings)}))
 
 
 def run_group_level(inventory: Inventory, writer: DerivativesWriter, config: Config) -> Path:

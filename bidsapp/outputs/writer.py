@@ -306,7 +306,8 @@ class DerivativesWriter:
         data = text.encode("utf-8") if isinstance(text, str) else text
         if sidecar is None and parameters is None:
             return self._replace_atomically([(Path(path), lambda tmp: tmp.write_bytes(data))])
-        return self._write_bytes_with_sidecar(path, data, sidecar, parameters, sources)
+        record = {SIZE_KEY: len(data), CHECKSUM_KEY: hashlib.sha256(data).hexdigest()}  # not read back
+        return self._write_with_sidecar(path, lambda tmp: tmp.write_bytes(data), sidecar, parameters, sources, record)
 
     def write_json(self, path: PathLike, obj: Any) -> Path:
         """Write ``obj`` as indented JSON atomically (NumPy values converted, NaN as null)."""
@@ -382,14 +383,6 @@ class DerivativesWriter:
             write_text_file(tmp, text if known else _json_text(content))
 
         return self._replace_atomically([(path, save_data), (sidecar_path(path), save_sidecar)])
-
-    def _write_bytes_with_sidecar(self, path, data: bytes, sidecar, parameters, sources) -> Path:
-        """:meth:`_write_with_sidecar` of content held in memory: its size and SHA-256 from ``data``, not read back."""
-        def save(tmp: Path) -> None:
-            tmp.write_bytes(data)
-
-        record = {SIZE_KEY: len(data), CHECKSUM_KEY: hashlib.sha256(data).hexdigest()}
-        return self._write_with_sidecar(path, save, sidecar, parameters, sources, record)
 
     def _replace_atomically(self, files: Iterable[tuple[Path, Callable[[Path], Any]]]) -> Path:
         """:func:`~bidsapp.outputs.atomic.replace_atomically`, for files inside OUTPUT_DIR only."""

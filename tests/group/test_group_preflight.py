@@ -7,12 +7,12 @@ code under test.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import error_lines
+from conftest import error_lines, snapshot
+from conftest import motor_group as group
 
 from bidsapp.cli import main
 
@@ -27,26 +27,6 @@ def participant_out(fmriprep_templates, tmp_path_factory):
     assert main([str(bids), str(out), "participant", "--skip-bids-validation", "--task", "motor", "--contrast",
                  "lf=lf", "rf=rf", "defaults", "-w", str(out.parent / "work"), "--nprocs", "2"]) == 0
     return bids, out
-
-
-@pytest.fixture
-def output_copy(participant_out, tmp_path):
-    """A private copy of the participant-level outputs (without logs)."""
-    bids, out = participant_out
-    copy = tmp_path / "out"
-    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("logs"))
-    return bids, copy
-
-
-def group(bids: Path, out: Path, *options: str) -> int:
-    return main([str(bids), str(out), "group", "--skip-bids-validation", "--task", "motor",
-                 "-w", str(out.parent / "work"), *options])
-
-
-def snapshot(out: Path) -> dict[str, int]:
-    """Every file under OUTPUT_DIR but logs/, with its modification time."""
-    return {str(path.relative_to(out)): path.stat().st_mtime_ns for path in out.rglob("*")
-            if path.is_file() and path.relative_to(out).parts[0] != "logs"}
 
 
 @pytest.mark.parametrize("dry_run", [False, True])

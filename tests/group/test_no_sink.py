@@ -17,7 +17,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import error_lines
+from conftest import error_lines, snapshot
+from conftest import motor_group as group
 
 from bidsapp.cli import main
 from bidsapp.outputs.writer import CHECKSUM_KEY, SIZE_KEY, file_checksum
@@ -33,26 +34,6 @@ def participant_out(fmriprep_templates, tmp_path_factory):
     assert main([str(bids), str(out), "participant", "--skip-bids-validation", "--task", "motor", "--contrast",
                  "lf=lf", "rf=rf", "-w", str(out.parent / "work"), "--nprocs", "2"]) == 0
     return bids, out
-
-
-@pytest.fixture
-def output_copy(participant_out, tmp_path):
-    """A private copy of the participant-level outputs (without logs)."""
-    bids, out = participant_out
-    copy = tmp_path / "out"
-    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("logs"))
-    return bids, copy
-
-
-def group(bids: Path, out: Path, *options: str) -> int:
-    return main([str(bids), str(out), "group", "--skip-bids-validation", "--task", "motor",
-                 "-w", str(out.parent / "work"), *options])
-
-
-def snapshot(out: Path) -> dict[str, int]:
-    """Every file under OUTPUT_DIR but logs/, with its modification time."""
-    return {str(path.relative_to(out)): path.stat().st_mtime_ns for path in out.rglob("*")
-            if path.is_file() and path.relative_to(out).parts[0] != "logs"}
 
 
 def analyses(out: Path) -> dict[str, str]:
